@@ -1,0 +1,9 @@
+"""fila's Chalice app: thin on purpose; routes, consumers and schedules live in chalicelib/."""
+
+from chalice import Chalice
+
+from chalicelib import consumer, health, ingest, sweep
+
+app = Chalice(app_name="fila")
+for module in (health, ingest, consumer, sweep):
+    app.register_blueprint(module.blueprint)

@@ -1,0 +1,38 @@
+"""AWS clients, created once per container and shared by every request and record.
+
+boto3 reads ``AWS_ENDPOINT_URL`` itself, so the same code talks to the emulator, LocalStack or AWS.
+Clients (not resources) because clients are thread-safe.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+_CONFIG = Config(
+    connect_timeout=2,
+    read_timeout=5,
+    retries={"mode": "standard", "max_attempts": 3},
+    max_pool_connections=64,
+)
+_lock = threading.Lock()
+_clients: dict[str, Any] = {}
+
+
+def client(service: str) -> Any:
+    found = _clients.get(service)
+    if found is None:
+        with _lock:  # boto3's session set-up is not thread-safe
+            found = _clients.get(service)
+            if found is None:
+                found = _clients[service] = boto3.session.Session().client(service, config=_CONFIG)
+    return found
+
+
+def reset() -> None:
+    """Forget every client (tests that move the endpoint)."""
+    with _lock:
+        _clients.clear()

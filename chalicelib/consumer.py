@@ -1,0 +1,90 @@
+"""One SQS consumer per queue, with partial batch responses.
+
+The settings below become each queue's Lambda event source mapping (and the local runtime's poller):
+more concurrency for the high lane, five at once for email (the seed's rate limit).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chalice import Blueprint
+from chalice.app import SQSEvent
+
+from chalicelib.logs import logger
+from chalicelib.settings import resource_name
+from chalicelib.store import QUEUED, RECEIVED, EventStore, event_key
+
+blueprint = Blueprint(__name__)
+
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """A queue's Lambda event source mapping settings."""
+
+    batch_size: int
+    batching_window: int
+    concurrency: int
+
+
+# queue key (infra/resources.json) -> its consumer
+CONSUMERS: dict[str, Consumer] = {
+    "high": Consumer(batch_size=10, batching_window=0, concurrency=8),
+    "default": Consumer(batch_size=10, batching_window=1, concurrency=4),
+    "email": Consumer(batch_size=5, batching_window=1, concurrency=5),
+    "maintenance": Consumer(batch_size=10, batching_window=1, concurrency=2),
+}
+
+_store: EventStore | None = None
+
+
+def store() -> EventStore:
+    global _store
+    if _store is None:
+        _store = EventStore()
+    return _store
+
+
+def take_event(message: dict[str, Any]) -> None:
+    """Claim a stored event exactly once: a second message for it (sweep racing a slow send) is a no-op.
+
+    Dispatching the claimed event into jobs is the job system's part (issue 4/5).
+    """
+    key = event_key(message["source"], message["event_id"])
+    claimed = store().transition(key, RECEIVED, QUEUED)
+    logger.info("event taken" if claimed else "event already taken",
+                extra={"source": message["source"], "event_id": message["event_id"]})
+
+
+HANDLERS: dict[str, Callable[[dict[str, Any]], None]] = {"event": take_event}
+
+
+def handle_batch(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
+    failures = []
+    for record in event:
+        raw = record.to_dict()
+        try:
+            message = json.loads(record.body)
+            HANDLERS[message["kind"]](message)
+        except Exception:
+            logger.exception("record failed", extra={"message_id": raw.get("messageId")})
+            failures.append({"itemIdentifier": raw["messageId"]})
+    return {"batchItemFailures": failures}
+
+
+def _register(key: str, consumer: Consumer) -> None:
+    blueprint.on_sqs_message(
+        queue=resource_name(key),
+        name=f"consume_{key}",
+        batch_size=consumer.batch_size,
+        maximum_batching_window_in_seconds=consumer.batching_window,
+        maximum_concurrency=consumer.concurrency,
+    )(handle_batch)
+
+
+for _key, _consumer in CONSUMERS.items():
+    _register(_key, _consumer)

@@ -1,0 +1,129 @@
+"""The front door: ``POST /webhooks/{source}`` (contract §2).
+
+Check (size, content type, signature, payload) → store (one conditional write) → enqueue (one send)
+→ ack. The event is durable before the 200; if the send fails the recovery sweep enqueues it later.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from chalice import Blueprint, Response
+
+from chalicelib import credentials, queues
+from chalicelib.errors import (
+    FilaError,
+    InvalidPayload,
+    PayloadTooLarge,
+    UnknownSource,
+    UnsupportedMediaType,
+    error_response,
+    json_response,
+)
+from chalicelib.logs import logger
+from chalicelib.routing import route_for
+from chalicelib.schemes import schemes
+from chalicelib.settings import settings
+from chalicelib.store import IGNORED, RECEIVED, Event, EventStore
+
+blueprint = Blueprint(__name__)
+
+SCHEMES = schemes()
+# Headers worth keeping with the event (never the signature ones: they are useless once verified).
+KEPT_HEADERS = (
+    "content-type", "user-agent", "x-github-delivery", "x-github-event", "x-github-hook-id",
+    "x-shopify-topic", "x-shopify-webhook-id", "x-shopify-shop-domain", "x-shopify-api-version",
+    "x-shopify-event-id", "webhook-id", "webhook-timestamp",
+)
+
+
+@blueprint.route("/webhooks/{source}", methods=["POST"], content_types=["*/*"])
+def receive(source: str) -> Response:
+    request = blueprint.current_request
+    try:
+        raw = request.raw_body
+        body = raw if isinstance(raw, bytes) else raw.encode()
+        ack = accept(source, request.headers, body, store=_store())
+    except FilaError as err:
+        logger.info("webhook rejected", extra={"source": source[:32], "outcome": err.code})
+        return error_response(err)
+    return json_response(200, ack)
+
+
+_event_store: EventStore | None = None
+
+
+def _store() -> EventStore:
+    global _event_store
+    if _event_store is None:
+        _event_store = EventStore()
+    return _event_store
+
+
+def accept(source: str, headers: Mapping[str, str], body: bytes, *, store: EventStore,
+           now: float | None = None) -> dict[str, Any]:
+    """Verify, store and enqueue one delivery; the ack body, or a FilaError saying why not."""
+    scheme = SCHEMES.get(source)
+    if scheme is None:
+        raise UnknownSource(f"unknown source {source[:64]!r}; expected one of {sorted(SCHEMES)}")
+    config = settings()
+    if len(body) > config.max_body_bytes:
+        raise PayloadTooLarge(f"body is over {config.max_body_bytes} bytes")
+    lower = {k.lower(): v for k, v in headers.items()}
+    if not _is_json(lower.get("content-type", "")):
+        raise UnsupportedMediaType("content type must be application/json")
+    now = time.time() if now is None else now
+    scheme.verify(lower, body, credentials.secrets(scheme.secret_env), now, config.tolerance_seconds)
+    payload = _decode(body)
+    event_id, event_type = scheme.identify(lower, payload)
+    route = route_for(event_type)
+    event = Event(
+        source=source,
+        event_id=event_id,
+        type=event_type,
+        received_at=_iso(now),
+        body=body,
+        status=RECEIVED if route else IGNORED,
+        lane=route.lane if route else None,
+        headers={k: lower[k][:256] for k in KEPT_HEADERS if k in lower},
+    )
+    first = store.add(event)
+    outcome = "accepted" if first else "duplicate"
+    if first and route is not None:
+        outcome = _enqueue(event, route.lane)
+    logger.info("webhook", extra={"source": source, "event_id": event_id, "event_type": event_type,
+                                  "outcome": outcome, "bytes": len(body)})
+    return {"received": True, "event_id": event_id, "duplicate": not first}
+
+
+def _enqueue(event: Event, lane: str) -> str:
+    try:
+        queues.send(lane, {"kind": "event", "source": event.source, "event_id": event.event_id})
+    except Exception:  # stored is enough: the sweep enqueues it later
+        logger.exception("enqueue failed; the recovery sweep will enqueue it",
+                         extra={"source": event.source, "event_id": event.event_id})
+        return "accepted-not-queued"
+    return "accepted"
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _decode(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        raise InvalidPayload("body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise InvalidPayload("body must be a JSON object")
+    return payload
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,50 @@
+"""Recovery sweep (every minute): enqueue events that were stored but never queued.
+
+The ack path answers 200 once the event is stored, even if the send after it failed. The sweep
+claims each such event with a conditional write before sending, so two sweeps never both send it;
+if it races a slow original send, the consumer's own claim makes the second message a no-op.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from chalice import Blueprint, Rate
+
+from chalicelib import queues
+from chalicelib.consumer import store
+from chalicelib.logs import logger
+from chalicelib.settings import settings
+
+blueprint = Blueprint(__name__)
+PAGE = 100
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def sweep(now: float | None = None) -> int:
+    """Enqueue every stale ``received`` event once; the number enqueued."""
+    now = time.time() if now is None else now
+    before = _iso(now - settings().sweep_after_seconds)
+    enqueued = 0
+    for event in store().stale_received(before, PAGE):
+        if not store().claim_sweep(event["pk"], _iso(now)):
+            continue
+        try:
+            queues.send(event["lane"], {"kind": "event", "source": event["source"],
+                                        "event_id": event["event_id"]})
+        except Exception:
+            store().release_sweep(event["pk"])
+            raise
+        enqueued += 1
+    logger.info("recovery sweep", extra={"enqueued": enqueued})
+    return enqueued
+
+
+@blueprint.schedule(Rate(1, unit=Rate.MINUTES), name="recovery_sweep")
+def recovery_sweep(event: Any) -> dict[str, int]:
+    return {"enqueued": sweep()}

@@ -1,0 +1,1 @@
+"""The local runtime: what AWS does around the Chalice app, done on a laptop against an emulator."""

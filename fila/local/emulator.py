@@ -1,0 +1,62 @@
+"""The AWS endpoint: moto's server, started here unless something already listens there."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from urllib.parse import urlparse
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
+
+
+def endpoint() -> str:
+    return os.environ.get("AWS_ENDPOINT_URL", DEFAULT_ENDPOINT)
+
+
+def host_port(url: str) -> tuple[str, int]:
+    parsed = urlparse(url)
+    return parsed.hostname or "127.0.0.1", parsed.port or (443 if parsed.scheme == "https" else 80)
+
+
+def listening(host: str, port: int, timeout: float = 0.3) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_listening(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not listening(host, port):
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {host}:{port}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f}s")
+        time.sleep(0.05)
+
+
+def start_moto(url: str, log: int | None = subprocess.DEVNULL) -> subprocess.Popen[bytes] | None:
+    """Start moto's server on ``url``; None if something already listens there (used as is)."""
+    host, port = host_port(url)
+    if listening(host, port):
+        return None
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
+        stdout=log, stderr=log, start_new_session=True,
+    )
+    wait_listening(host, port, timeout=30, proc=proc)
+    return proc
+
+
+def aws_env(url: str) -> dict[str, str]:
+    """Environment for every local process: the endpoint and harmless local credentials."""
+    return {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+    }

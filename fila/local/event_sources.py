@@ -1,0 +1,169 @@
+"""SQS event source mappings, done locally the way Lambda does them.
+
+One poller per ``@app.on_sqs_message`` handler: ``maximum_concurrency`` workers each long-poll the
+queue, gather up to ``batch_size`` records within ``maximum_batching_window_in_seconds``, invoke the
+real handler with a Lambda-shaped event, and apply partial batch response semantics
+(ReportBatchItemFailures): delete every record not reported failed; on an exception or a malformed
+response delete none, so the whole batch comes back after the queue's visibility timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from chalice.local import LambdaContext
+
+log = logging.getLogger("fila.local.sqs")
+Handler = Callable[[dict[str, Any], Any], Any]
+DEFAULT_CONCURRENCY = 4
+ONE_RECEIVE_MAX = 10
+
+
+def failed_ids(response: Any, batch_ids: set[str]) -> set[str] | None:
+    """Which records failed, per Lambda's rules; None means the whole batch failed."""
+    if response is None or response == {}:
+        return set()
+    if not isinstance(response, dict):
+        return None
+    failures = response.get("batchItemFailures")
+    if failures is None:
+        return set()
+    if not isinstance(failures, list):
+        return None
+    ids = set()
+    for item in failures:
+        ident = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not isinstance(ident, str) or ident not in batch_ids:
+            return None  # null, empty, wrong key or unknown id: the whole batch failed
+        ids.add(ident)
+    return ids
+
+
+def lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": {
+            name: {
+                "stringValue": attr.get("StringValue"),
+                "binaryValue": attr.get("BinaryValue"),
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": attr["DataType"],
+            }
+            for name, attr in message.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": message.get("MD5OfBody"),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+class SqsEventSource:
+    def __init__(self, name: str, handler: Handler, queue_url: str, *, batch_size: int = 10,
+                 batching_window: float = 0, concurrency: int | None = None, wait_seconds: int = 5,
+                 timeout_seconds: int = 30, yield_to: Callable[[], bool] | None = None) -> None:
+        self.name = name
+        self.handler = handler
+        self.queue_url = queue_url
+        self.batch_size = batch_size
+        self.batching_window = batching_window
+        self.concurrency = concurrency or DEFAULT_CONCURRENCY
+        self.wait_seconds = wait_seconds
+        self.timeout_seconds = timeout_seconds
+        self.yield_to = yield_to  # priority: skip a poll while a higher lane has work
+        self.sqs = boto3.client("sqs")
+        self.region = self.sqs.meta.region_name
+        self.queue_arn = self.sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        self.stopping = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.active = 0
+        self.peak_active = 0
+        self.invocations = 0
+        self._count_lock = threading.Lock()
+
+    def start(self) -> None:
+        for i in range(self.concurrency):
+            thread = threading.Thread(target=self._run, name=f"{self.name}-{i}", daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop polling; let invocations in progress finish (up to ``timeout``)."""
+        self.stopping.set()
+        deadline = time.monotonic() + timeout
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                if self.yield_to is not None and self.yield_to():
+                    self.stopping.wait(0.05)
+                    continue
+                messages = self.receive_batch()
+                if messages and not self.stopping.is_set():
+                    self.invoke(messages)
+            except Exception:
+                log.exception("poller %s failed; retrying", self.name)
+                self.stopping.wait(1.0)
+
+    def receive_batch(self) -> list[dict[str, Any]]:
+        messages = self._receive(self.wait_seconds, self.batch_size)
+        if not messages or self.batching_window <= 0:
+            return messages
+        deadline = time.monotonic() + self.batching_window
+        while len(messages) < self.batch_size and not self.stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            messages += self._receive(min(int(left + 0.999), 20), self.batch_size - len(messages))
+        return messages
+
+    def _receive(self, wait: int, wanted: int) -> list[dict[str, Any]]:
+        response = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=max(1, min(ONE_RECEIVE_MAX, wanted)),
+            WaitTimeSeconds=wait,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        return list(response.get("Messages", []))
+
+    def invoke(self, messages: list[dict[str, Any]]) -> None:
+        event = {"Records": [lambda_record(m, self.queue_arn, self.region) for m in messages]}
+        context = LambdaContext(self.name, 512, max_runtime_ms=self.timeout_seconds * 1000)
+        with self._count_lock:
+            self.active += 1
+            self.invocations += 1
+            self.peak_active = max(self.peak_active, self.active)
+        try:
+            response = self.handler(event, context)
+        except Exception:
+            log.exception("%s raised: the whole batch of %d comes back", self.name, len(messages))
+            return
+        finally:
+            with self._count_lock:
+                self.active -= 1
+        by_id = {m["MessageId"]: m for m in messages}
+        failed = failed_ids(response, set(by_id))
+        if failed is None:
+            log.warning("%s returned a malformed batch response: the whole batch comes back", self.name)
+            return
+        done = [m for i, m in by_id.items() if i not in failed]
+        for start in range(0, len(done), ONE_RECEIVE_MAX):
+            chunk = done[start:start + ONE_RECEIVE_MAX]
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(chunk)],
+            )

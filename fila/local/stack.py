@@ -1,0 +1,92 @@
+"""`fila up`: the whole local stack in one command, and everything it started stopped on Ctrl-C.
+
+Processes: the AWS emulator (moto's server, unless an endpoint already listens), the API (waitress
++ Chalice) and the workers (SQS pollers, schedules, TTL). Each child is its own process group, so
+the stack stops them in order: API and workers first, the emulator last, all within 10 s.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import requests
+
+from chalicelib.credentials import secrets
+from fila.local import emulator
+from fila.local.provision import provision
+
+STOP_GRACE_SECONDS = 4.0
+
+
+def _spawn(*args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "fila.cli", *args], start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen[bytes] | None, grace: float = STOP_GRACE_SECONDS) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def up(host: str = "127.0.0.1", port: int | None = None) -> int:
+    port = port or int(os.environ.get("PORT", "8000"))
+    endpoint = emulator.endpoint()
+    os.environ.update(emulator.aws_env(endpoint))
+    os.environ.setdefault("FILA_STAGE", "local")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    print(f"fila: AWS endpoint {endpoint}", flush=True)
+    moto = emulator.start_moto(endpoint)
+    print("fila: started moto's server there" if moto else "fila: using what already listens there",
+          flush=True)
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        provision()
+        children = [_spawn("serve-api", "--host", host, "--port", str(port)), _spawn("workers")]
+        names = dict(zip(children, ("API", "workers"), strict=True))
+        base = f"http://{host}:{port}"
+        if not _wait_healthy(base, children, stop):
+            return 1
+        token = secrets("ADMIN_TOKEN")[0] if os.environ["FILA_STAGE"] == "local" else "(from SSM)"
+        print(f"\nfila is up ({os.environ['FILA_STAGE']} stage)\n"
+              f"  API        {base}\n  webhooks   {base}/webhooks/{{stripe,github,shopify,standard}}\n"
+              f"  dashboard  {base}/admin\n  admin token {token}\n  AWS        {endpoint}\n"
+              "Ctrl-C stops everything.", flush=True)
+        while not stop.wait(0.5):
+            dead = [c for c in children if c.poll() is not None]
+            if dead:
+                print(f"fila: the {names[dead[0]]} process exited; stopping", file=sys.stderr)
+                return 1
+        return 0
+    finally:
+        for child in children:
+            _stop(child)
+        _stop(moto)
+        print("fila: stopped", flush=True)
+
+
+def _wait_healthy(base: str, children: list[subprocess.Popen[bytes]], stop: threading.Event) -> bool:
+    deadline = time.monotonic() + 60
+    while not stop.is_set() and time.monotonic() < deadline:
+        if any(c.poll() is not None for c in children):
+            print("fila: a process exited during start-up", file=sys.stderr)
+            return False
+        try:
+            if requests.get(f"{base}/health", timeout=2).status_code == 200:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    return False
