@@ -16,7 +16,7 @@ from chalice.app import SQSEvent
 
 from chalicelib.logs import logger
 from chalicelib.settings import resource_name
-from chalicelib.store import QUEUED, RECEIVED, EventStore, event_key
+from chalicelib.store import QUEUED, RECEIVED, event_key, events
 
 blueprint = Blueprint(__name__)
 
@@ -39,23 +39,13 @@ CONSUMERS: dict[str, Consumer] = {
     "maintenance": Consumer(batch_size=10, batching_window=1, concurrency=2),
 }
 
-_store: EventStore | None = None
-
-
-def store() -> EventStore:
-    global _store
-    if _store is None:
-        _store = EventStore()
-    return _store
-
-
 def take_event(message: dict[str, Any]) -> None:
     """Claim a stored event exactly once: a second message for it (sweep racing a slow send) is a no-op.
 
     Dispatching the claimed event into jobs is the job system's part (issue 4/5).
     """
     key = event_key(message["source"], message["event_id"])
-    claimed = store().transition(key, RECEIVED, QUEUED)
+    claimed = events.transition(key, RECEIVED, QUEUED)
     logger.info("event taken" if claimed else "event already taken",
                 extra={"source": message["source"], "event_id": message["event_id"]})
 
@@ -76,15 +66,33 @@ def handle_batch(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
     return {"batchItemFailures": failures}
 
 
-def _register(key: str, consumer: Consumer) -> None:
-    blueprint.on_sqs_message(
+def _mapping(key: str) -> Callable[[Callable[[SQSEvent], Any]], Any]:
+    consumer = CONSUMERS[key]
+    return blueprint.on_sqs_message(
         queue=resource_name(key),
         name=f"consume_{key}",
         batch_size=consumer.batch_size,
         maximum_batching_window_in_seconds=consumer.batching_window,
         maximum_concurrency=consumer.concurrency,
-    )(handle_batch)
+    )
 
 
-for _key, _consumer in CONSUMERS.items():
-    _register(_key, _consumer)
+# One module-level function per queue: Lambda's handler string must name each one.
+@_mapping("high")
+def consume_high(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
+    return handle_batch(event)
+
+
+@_mapping("default")
+def consume_default(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
+    return handle_batch(event)
+
+
+@_mapping("email")
+def consume_email(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
+    return handle_batch(event)
+
+
+@_mapping("maintenance")
+def consume_maintenance(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
+    return handle_batch(event)

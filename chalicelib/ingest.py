@@ -28,7 +28,7 @@ from chalicelib.logs import logger
 from chalicelib.routing import route_for
 from chalicelib.schemes import schemes
 from chalicelib.settings import settings
-from chalicelib.store import IGNORED, RECEIVED, Event, EventStore
+from chalicelib.store import IGNORED, RECEIVED, Event, EventStore, events
 
 blueprint = Blueprint(__name__)
 
@@ -47,21 +47,11 @@ def receive(source: str) -> Response:
     try:
         raw = request.raw_body
         body = raw if isinstance(raw, bytes) else raw.encode()
-        ack = accept(source, request.headers, body, store=_store())
+        ack = accept(source, request.headers, body, store=events)
     except FilaError as err:
         logger.info("webhook rejected", extra={"source": source[:32], "outcome": err.code})
         return error_response(err)
     return json_response(200, ack)
-
-
-_event_store: EventStore | None = None
-
-
-def _store() -> EventStore:
-    global _event_store
-    if _event_store is None:
-        _event_store = EventStore()
-    return _event_store
 
 
 def accept(source: str, headers: Mapping[str, str], body: bytes, *, store: EventStore,

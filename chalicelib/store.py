@@ -51,9 +51,13 @@ def is_conditional_failure(err: ClientError) -> bool:
 
 
 class EventStore:
-    def __init__(self) -> None:
-        self.table = resource_name("events")
-        self.bucket = resource_name("documents")
+    @property
+    def table(self) -> str:
+        return resource_name("events")
+
+    @property
+    def bucket(self) -> str:
+        return resource_name("documents")
 
     def add(self, event: Event) -> bool:
         """Store a new event durably; False if (source, id) was stored before. Unavailable if unsure."""
@@ -176,3 +180,6 @@ class EventStore:
         aws.client("dynamodb").update_item(
             TableName=self.table, Key={"pk": {"S": key}}, UpdateExpression="REMOVE swept_at"
         )
+
+
+events = EventStore()

@@ -14,9 +14,9 @@ from typing import Any
 from chalice import Blueprint, Rate
 
 from chalicelib import queues
-from chalicelib.consumer import store
 from chalicelib.logs import logger
 from chalicelib.settings import settings
+from chalicelib.store import events
 
 blueprint = Blueprint(__name__)
 PAGE = 100
@@ -31,14 +31,14 @@ def sweep(now: float | None = None) -> int:
     now = time.time() if now is None else now
     before = _iso(now - settings().sweep_after_seconds)
     enqueued = 0
-    for event in store().stale_received(before, PAGE):
-        if not store().claim_sweep(event["pk"], _iso(now)):
+    for event in events.stale_received(before, PAGE):
+        if not events.claim_sweep(event["pk"], _iso(now)):
             continue
         try:
             queues.send(event["lane"], {"kind": "event", "source": event["source"],
                                         "event_id": event["event_id"]})
         except Exception:
-            store().release_sweep(event["pk"])
+            events.release_sweep(event["pk"])
             raise
         enqueued += 1
     logger.info("recovery sweep", extra={"enqueued": enqueued})

@@ -38,6 +38,16 @@ def _up(args: argparse.Namespace) -> int:
     return up(port=args.port)
 
 
+def _package(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from fila.deploy import package
+
+    template = package(args.stage, Path(args.out or f"build/{args.stage}"))
+    print(f"fila: packaged {args.stage}: {template}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("FILA_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -55,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
 
     workers = commands.add_parser("workers", help="SQS pollers, schedules, TTL (part of `fila up`)")
     workers.set_defaults(func=_workers)
+
+    pkg = commands.add_parser("package", help="chalice package merged with infra/ (SAM template + zip)")
+    pkg.add_argument("--stage", default="dev")
+    pkg.add_argument("--out", default=None, help="output folder (default build/<stage>)")
+    pkg.set_defaults(func=_package)
 
     args = parser.parse_args(argv)
     result: int = args.func(args)

@@ -1,0 +1,115 @@
+"""Packaging for AWS: infra/resources.json rendered as CloudFormation and merged into `chalice package`.
+
+The merge adds what Chalice cannot say: ReportBatchItemFailures on every SQS event source (so a
+partial batch response is honoured) and a DependsOn on the queue it reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from chalice.app import Chalice, SQSEventConfig
+from chalice.utils import to_cfn_resource_name
+
+from chalicelib.settings import resource_name
+from fila import ROOT
+from fila.resources import resources
+
+
+def logical_id(kind: str, key: str) -> str:
+    return kind + to_cfn_resource_name(key.replace("-", "_"))
+
+
+def _key_schema(keys: list[list[str]]) -> list[dict[str, str]]:
+    return [{"AttributeName": n, "KeyType": ("HASH", "RANGE")[i]} for i, (n, _) in enumerate(keys)]
+
+
+def resource_template(spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    """CloudFormation resources for every queue (+ DLQ), table and bucket, named for the current stage."""
+    spec = spec or resources()
+    out: dict[str, Any] = {}
+    for key, cfg in spec["queues"].items():
+        dlq = logical_id("Queue", f"{key}-dlq")
+        out[dlq] = {"Type": "AWS::SQS::Queue", "Properties": {
+            "QueueName": resource_name(f"{key}-dlq"),
+            "MessageRetentionPeriod": cfg["retention_seconds"],
+        }}
+        out[logical_id("Queue", key)] = {"Type": "AWS::SQS::Queue", "Properties": {
+            "QueueName": resource_name(key),
+            "VisibilityTimeout": cfg["visibility_timeout"],
+            "MessageRetentionPeriod": cfg["retention_seconds"],
+            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]},
+                              "maxReceiveCount": cfg["max_receive_count"]},
+        }}
+    for key, cfg in spec["tables"].items():
+        attributes = dict(cfg["key"])
+        for keys in cfg["indexes"].values():
+            attributes.update(dict(keys))
+        table: dict[str, Any] = {
+            "TableName": resource_name(key),
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": n, "AttributeType": t} for n, t in attributes.items()],
+            "KeySchema": _key_schema(cfg["key"]),
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "SSESpecification": {"SSEEnabled": True},
+        }
+        if cfg["indexes"]:
+            table["GlobalSecondaryIndexes"] = [
+                {"IndexName": name, "KeySchema": _key_schema(keys), "Projection": {"ProjectionType": "ALL"}}
+                for name, keys in cfg["indexes"].items()
+            ]
+        if cfg.get("ttl"):
+            table["TimeToLiveSpecification"] = {"AttributeName": cfg["ttl"], "Enabled": True}
+        out[logical_id("Table", key)] = {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain",
+                                         "UpdateReplacePolicy": "Retain", "Properties": table}
+    for key in spec["buckets"]:
+        out[logical_id("Bucket", key)] = {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain",
+                                          "UpdateReplacePolicy": "Retain", "Properties": {
+            "BucketName": resource_name(key),
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True, "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+            "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        }}
+    return out
+
+
+def merge_template(app: Chalice, spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The template given to ``chalice package --merge-template``."""
+    spec = spec or resources()
+    template: dict[str, Any] = {"Resources": resource_template(spec)}
+    queue_keys = {resource_name(key): key for key in spec["queues"]}
+    for source in app.event_sources:
+        if not isinstance(source, SQSEventConfig) or source.queue not in queue_keys:
+            continue
+        function = to_cfn_resource_name(source.name)
+        template["Resources"][function] = {
+            "DependsOn": [logical_id("Queue", queue_keys[source.queue])],
+            "Properties": {"Events": {f"{function}SqsEventSource": {"Properties": {
+                "FunctionResponseTypes": ["ReportBatchItemFailures"]}}}},
+        }
+    return template
+
+
+def package(stage: str, out: Path) -> Path:
+    """``chalice package`` for ``stage`` merged with infra/; the SAM template's path."""
+    from fila.local.chalice_app import load
+
+    os.environ["FILA_STAGE"] = stage
+    loaded = load(stage)
+    out.mkdir(parents=True, exist_ok=True)
+    merge = out / "infra.json"
+    merge.write_text(json.dumps(merge_template(loaded.app), indent=2))
+    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
+    subprocess.run(
+        [str(Path(sys.executable).parent / "chalice"), "--project-dir", str(ROOT), "package",
+         "--stage", stage, "--merge-template", str(merge), str(out / "package")],
+        check=True, env=env,
+    )
+    return out / "package" / "sam.json"

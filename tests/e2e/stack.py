@@ -1,0 +1,74 @@
+"""Starting the real local stack (`fila up`) on free ports, as a user would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from tests.helpers import free_port
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (children start their own sessions, so walk parent links)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+class Stack:
+    def __init__(self, **env: str) -> None:
+        self.port = free_port()
+        self.aws_port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.aws = f"http://127.0.0.1:{self.aws_port}"
+        self.log = tempfile.NamedTemporaryFile(prefix="fila-up-", suffix=".log", delete=False)  # noqa: SIM115
+        self.env = {**os.environ, "PORT": str(self.port), "AWS_ENDPOINT_URL": self.aws,
+                    "FILA_STAGE": "local", "POWERTOOLS_LOG_LEVEL": "WARNING", **env}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 90) -> Stack:
+        self.proc = subprocess.Popen([sys.executable, "-m", "fila.cli", "up"], env=self.env,
+                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"fila up exited:\n{self.output()}"
+            try:
+                if requests.get(self.base + "/health", timeout=1).status_code == 200 and "is up" in self.output():
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"fila up not healthy after {timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 15) -> float:
+        """Signal `fila up` as Ctrl-C would; seconds until it exited."""
+        assert self.proc is not None
+        started = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                raise
+        return time.monotonic() - started

@@ -1,0 +1,43 @@
+"""Provisioning from infra/ and the parts of AWS the runtime provides that moto lacks (TTL)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+
+from chalicelib.settings import resource_name
+from fila.local.provision import provision
+from fila.local.ttl import reap
+from fila.resources import resources
+
+
+def test_provisioning_creates_everything_in_infra_and_is_idempotent(stage: str) -> None:
+    provision()  # the fixture provisioned once already: a second start must not fail
+    sqs, ddb, s3 = boto3.client("sqs"), boto3.client("dynamodb"), boto3.client("s3")
+    spec = resources()
+    for key, cfg in spec["queues"].items():
+        url = sqs.get_queue_url(QueueName=resource_name(key))["QueueUrl"]
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert int(attrs["VisibilityTimeout"]) == cfg["visibility_timeout"]
+        redrive = json.loads(attrs["RedrivePolicy"])
+        assert redrive["deadLetterTargetArn"].endswith(resource_name(f"{key}-dlq"))
+        assert int(redrive["maxReceiveCount"]) == cfg["max_receive_count"]
+    for key, cfg in spec["tables"].items():
+        table = ddb.describe_table(TableName=resource_name(key))["Table"]
+        assert {i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])} == set(cfg["indexes"])
+        ttl = ddb.describe_time_to_live(TableName=resource_name(key))["TimeToLiveDescription"]
+        assert ttl["AttributeName"] == cfg["ttl"] and ttl["TimeToLiveStatus"] == "ENABLED"
+    for key in spec["buckets"]:
+        s3.head_bucket(Bucket=resource_name(key))
+
+
+def test_the_ttl_reaper_deletes_expired_items_only(stage: str) -> None:
+    ddb, table, now = boto3.client("dynamodb"), resource_name("jobs"), time.time()
+    for job_id, expires in (("old", now - 10), ("fresh", now + 3600)):
+        ddb.put_item(TableName=table, Item={"job_id": {"S": job_id}, "expires_at": {"N": str(int(expires))}})
+    ddb.put_item(TableName=table, Item={"job_id": {"S": "forever"}})
+    assert reap(table, "expires_at", now) == 1
+    left = {i["job_id"]["S"] for i in ddb.scan(TableName=table)["Items"]}
+    assert left == {"fresh", "forever"}

@@ -1,0 +1,76 @@
+"""The AWS artifact: `chalice package` merged with infra/, checked by the tools AWS users trust."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chalice.app import EventSourceHandler
+
+from fila.resources import resources
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("package")
+    subprocess.run([str(BIN / "fila"), "package", "--stage", "dev", "--out", str(out)], check=True,
+                   capture_output=True)
+    path = out / "package" / "sam.json"
+    lint = subprocess.run([str(BIN / "cfn-lint"), str(path)], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+
+
+def _sqs_events(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(name, event) for name, fn in _functions(template).items()
+            for event in fn["Properties"].get("Events", {}).values() if event["Type"] == "SQS"]
+
+
+def test_every_sqs_event_source_reports_batch_item_failures(template: dict[str, Any]) -> None:
+    events = _sqs_events(template)
+    assert len(events) == len(resources()["queues"])
+    for name, event in events:
+        assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"], name
+
+
+def test_visibility_timeout_is_at_least_six_times_the_consumer_timeout(template: dict[str, Any]) -> None:
+    queues = {r["Properties"]["QueueName"]: r["Properties"] for r in template["Resources"].values()
+              if r["Type"] == "AWS::SQS::Queue"}
+    for name, event in _sqs_events(template):
+        queue_name = event["Properties"]["Queue"]["Fn::Sub"].rsplit(":", 1)[1]
+        timeout = _functions(template)[name]["Properties"]["Timeout"]
+        assert queues[queue_name]["VisibilityTimeout"] >= 6 * timeout, queue_name
+        assert int(queues[queue_name]["RedrivePolicy"]["maxReceiveCount"]) >= 5
+
+
+def test_every_infra_resource_is_in_the_template_with_its_stage_name(template: dict[str, Any]) -> None:
+    by_type: dict[str, set[str]] = {}
+    for resource in template["Resources"].values():
+        props = resource.get("Properties", {})
+        name = props.get("QueueName") or props.get("TableName") or props.get("BucketName")
+        if name:
+            by_type.setdefault(resource["Type"], set()).add(name)
+    spec = resources()
+    assert by_type["AWS::SQS::Queue"] == {f"fila-dev-{q}{s}" for q in spec["queues"] for s in ("", "-dlq")}
+    assert by_type["AWS::DynamoDB::Table"] == {f"fila-dev-{t}" for t in spec["tables"]}
+    assert by_type["AWS::S3::Bucket"] == {f"fila-dev-{b}" for b in spec["buckets"]}
+
+
+def test_every_handler_string_names_a_lambda_entry_point(template: dict[str, Any]) -> None:
+    for name, fn in _functions(template).items():
+        module, _, attr = fn["Properties"]["Handler"].rpartition(".")
+        target = getattr(importlib.import_module(module), attr)
+        if name != "APIHandler":
+            assert isinstance(target, EventSourceHandler), name
