@@ -36,7 +36,8 @@ class Settings:
 
     @property
     def is_local(self) -> bool:
-        return self.stage == LOCAL_STAGE
+        """``local`` and ``local-<name>`` (one per test, or per developer on a shared LocalStack)."""
+        return self.stage == LOCAL_STAGE or self.stage.startswith(LOCAL_STAGE + "-")
 
 
 @cache

@@ -27,7 +27,7 @@ def use_stage(stage: str) -> None:
 
 
 def unique_stage() -> str:
-    return "t" + uuid.uuid4().hex[:10]
+    return "local-" + uuid.uuid4().hex[:10]
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

@@ -43,7 +43,7 @@ def same(expected: str | bytes, given: str | bytes) -> bool:
     if isinstance(expected, str):
         expected = expected.encode()
     if isinstance(given, str):
-        given = given.encode("utf-8", "surrogateescape")
+        given = given.encode("utf-8", "surrogatepass")
     return hmac.compare_digest(expected, given)
 
 

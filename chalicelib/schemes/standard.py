@@ -36,7 +36,7 @@ class StandardScheme:
             (item.partition(",") for item in require_header(headers, "webhook-signature").split(" "))
             if version == "v1" and sig
         ]
-        signed = f"{msg_id}.{timestamp}.".encode("utf-8", "surrogateescape") + body
+        signed = f"{msg_id}.{timestamp}.".encode("utf-8", "surrogatepass") + body
         expected = [base64.b64encode(hmac_sha256(_key(s), signed)).decode() for s in secrets]
         if not any(same(e, g) for e in expected for g in given):
             raise InvalidSignature("no v1 signature matches")

@@ -1,0 +1,146 @@
+"""Ingest under faults, races and hostile headers: durable before the ack, never processed twice."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from chalice.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import app as fila
+from chalicelib import aws, queues
+from chalicelib.ingest import accept
+from chalicelib.store import events
+from chalicelib.sweep import sweep
+from fila.local.event_sources import lambda_record
+from tests.integration.conftest import Emulated
+from tests.signing import stripe_delivery, stripe_event
+
+DEAD = "http://127.0.0.1:9"
+
+
+@pytest.fixture
+def outage(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Make one AWS service unreachable (its own endpoint variable), then bring it back."""
+    def down(service_env: str) -> None:
+        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service_env}", DEAD)
+        aws.reset()
+        queues.forget()
+
+    yield down
+    monkeypatch.undo()
+    aws.reset()
+    queues.forget()
+
+
+def post(client: Client, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+    response = client.http.post("/webhooks/stripe", headers=headers, body=body)
+    return response.status_code, json.loads(response.body)
+
+
+def test_table_unavailable_is_503_nothing_queued_and_a_later_retry_succeeds(
+        client: Client, emulated: Emulated, outage: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    headers, body = stripe_delivery(stripe_event())
+    outage("DYNAMODB")
+    status, error = post(client, headers, body)
+    assert status == 503 and error["error"]["code"] == "unavailable"
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB")
+    aws.reset()
+    assert emulated.events() == [] and emulated.depth() == 0
+    status, ack = post(client, headers, body)  # the emitter's retry
+    assert status == 200 and ack["duplicate"] is False and emulated.depth() == 1
+
+
+def test_queue_unavailable_after_the_store_still_acks_and_the_sweep_enqueues_once(
+        client: Client, emulated: Emulated, outage: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    headers, body = stripe_delivery(stripe_event())
+    outage("SQS")
+    status, ack = post(client, headers, body)
+    assert status == 200 and ack["duplicate"] is False
+    monkeypatch.delenv("AWS_ENDPOINT_URL_SQS")
+    aws.reset()
+    assert emulated.depth() == 0 and emulated.events()[0]["status"]["S"] == "received"
+    assert sweep(now=time.time()) == 0  # not stale yet: a slow send may still land
+    later = time.time() + 120
+    assert sweep(now=later) == 1
+    assert sweep(now=later) == 0 and sweep(now=later + 60) == 0  # a second run, or the next minute
+    (message,) = emulated.all_messages()
+    assert json.loads(message["Body"])["event_id"] == ack["event_id"]
+
+
+def test_sweep_racing_a_slow_enqueue_dispatches_the_event_once(client: Client, emulated: Emulated,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    headers, body = stripe_delivery(stripe_event())
+    _, ack = post(client, headers, body)             # the original send lands...
+    assert sweep(now=time.time() + 120) == 1         # ...and the sweep sends a second copy
+    messages = emulated.messages("high")
+    assert len(messages) == 2
+    claims: list[bool] = []
+    original = events.transition
+
+    def spy(*args: str) -> bool:
+        claims.append(original(*args))
+        return claims[-1]
+
+    monkeypatch.setattr(events, "transition", spy)
+    records = {"Records": [lambda_record(m, "arn:aws:sqs:us-east-1:000000000000:high", "us-east-1") for m in messages]}
+    assert fila.app.handler_map["consume_high"](records, None) == {"batchItemFailures": []}
+    assert sorted(claims) == [False, True]
+    stored = events.get("stripe", ack["event_id"])
+    assert stored is not None and stored.status == "queued"
+
+
+def test_eight_concurrent_deliveries_of_one_event_store_and_queue_it_once(emulated: Emulated) -> None:
+    headers, body = stripe_delivery(stripe_event())
+    barrier, acks = threading.Barrier(8), []
+
+    def deliver() -> None:
+        barrier.wait()
+        acks.append(accept("stripe", headers, body, store=events))
+
+    threads = [threading.Thread(target=deliver) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(a["duplicate"] for a in acks) == [False] + [True] * 7
+    assert len(emulated.events()) == 1 and len(emulated.all_messages()) == 1
+
+
+def test_the_ack_path_makes_two_aws_calls_for_a_new_event_and_one_for_a_duplicate(client: Client) -> None:
+    post(client, *stripe_delivery(stripe_event()))  # warm: queue URL looked up once per container
+    calls: list[str] = []
+    for service in ("dynamodb", "sqs", "s3"):
+        aws.client(service).meta.events.register("before-call", lambda model, **_: calls.append(model.name))
+    headers, body = stripe_delivery(stripe_event())
+    assert post(client, headers, body)[0] == 200
+    assert calls == ["PutItem", "SendMessage"]
+    calls.clear()
+    assert post(client, headers, body)[1]["duplicate"] is True
+    assert calls == ["PutItem"]
+
+
+any_text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=200)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(source=st.sampled_from(["stripe", "github", "shopify", "standard"]),
+       headers=st.dictionaries(st.sampled_from([
+           "Stripe-Signature", "X-Hub-Signature-256", "X-Shopify-Hmac-Sha256", "X-GitHub-Event",
+           "X-GitHub-Delivery", "X-Shopify-Topic", "X-Shopify-Webhook-Id", "webhook-id",
+           "webhook-timestamp", "webhook-signature", "Content-Type"]), any_text),
+       body=st.binary(max_size=300))
+def test_no_header_value_makes_the_api_answer_5xx(client: Client, emulated: Emulated, source: str,
+                                                   headers: dict[str, str], body: bytes) -> None:
+    response = client.http.post(f"/webhooks/{source}", headers={"Content-Type": "application/json", **headers},
+                                body=body)
+    assert response.status_code in (401, 415), response.body
+    assert json.loads(response.body)["error"]["code"] in ("invalid_signature", "timestamp_out_of_tolerance",
+                                                          "unsupported_media_type")
+    assert emulated.events() == []
