@@ -48,8 +48,6 @@ def _key_schema(keys: list[list[str]]) -> list[dict[str, str]]:
 
 def _table(name: str, cfg: dict[str, Any]) -> None:
     ddb = boto3.client("dynamodb")
-    if name in ddb.list_tables()["TableNames"]:
-        return
     attributes = dict(cfg["key"])
     for keys in cfg["indexes"].values():
         attributes.update(dict(keys))
@@ -64,7 +62,10 @@ def _table(name: str, cfg: dict[str, Any]) -> None:
             {"IndexName": index, "KeySchema": _key_schema(keys), "Projection": {"ProjectionType": "ALL"}}
             for index, keys in cfg["indexes"].items()
         ]
-    ddb.create_table(**request)
+    try:
+        ddb.create_table(**request)
+    except ddb.exceptions.ResourceInUseException:
+        return  # provisioned by an earlier start
     ddb.get_waiter("table_exists").wait(TableName=name)
     if cfg.get("ttl"):
         ddb.update_time_to_live(
