@@ -38,6 +38,25 @@ def _up(args: argparse.Namespace) -> int:
     return up(port=args.port)
 
 
+def _api_url(args: argparse.Namespace) -> str:
+    return str(args.url or os.environ.get("FILA_URL") or f"http://127.0.0.1:{os.environ.get('PORT', '8000')}")
+
+
+def _send(args: argparse.Namespace) -> int:
+    import requests
+
+    from fila.samples import signed_sample
+
+    url = f"{_api_url(args)}/webhooks/{args.source}"
+    for _ in range(args.count):
+        event_id, headers, body = signed_sample(args.source, args.type)
+        response = requests.post(url, headers=headers, data=body, timeout=10)
+        print(f"{response.status_code} {args.source} {args.type} {event_id} {response.text}")
+        if response.status_code != 200:
+            return 1
+    return 0
+
+
 def _package(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -65,6 +84,13 @@ def main(argv: list[str] | None = None) -> int:
 
     workers = commands.add_parser("workers", help="SQS pollers, schedules, TTL (part of `fila up`)")
     workers.set_defaults(func=_workers)
+
+    send = commands.add_parser("send", help="send a realistic signed sample event (like `stripe trigger`)")
+    send.add_argument("source", choices=["stripe", "github", "shopify", "standard"])
+    send.add_argument("type", help="event type, e.g. payment_intent.succeeded, issues.opened, orders/create")
+    send.add_argument("--count", type=int, default=1)
+    send.add_argument("--url", default=None, help="API base URL (default $FILA_URL or http://127.0.0.1:$PORT)")
+    send.set_defaults(func=_send)
 
     pkg = commands.add_parser("package", help="chalice package merged with infra/ (SAM template + zip)")
     pkg.add_argument("--stage", default="dev")
