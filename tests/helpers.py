@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import uuid
 
 from chalicelib import aws, credentials, queues
 from chalicelib.settings import settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from fila.local.emulator import free_port
 
 
 def use_stage(stage: str) -> None:
@@ -38,3 +32,6 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+__all__ = ["free_port", "stop", "unique_stage", "use_stage"]

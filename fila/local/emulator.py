@@ -21,6 +21,12 @@ def host_port(url: str) -> tuple[str, int]:
     return parsed.hostname or "127.0.0.1", parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def listening(host: str, port: int, timeout: float = 0.3) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -45,7 +51,7 @@ def start_moto(url: str, log: int | None = subprocess.DEVNULL) -> subprocess.Pop
     if listening(host, port):
         return None
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
+        [sys.executable, "-m", "fila.local.moto_server", host, str(port)],
         stdout=log, stderr=log, start_new_session=True,
     )
     wait_listening(host, port, timeout=30, proc=proc)

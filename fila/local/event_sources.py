@@ -1,8 +1,9 @@
 """SQS event source mappings, done locally the way Lambda does them.
 
-One poller per ``@app.on_sqs_message`` handler: ``maximum_concurrency`` workers each long-poll the
-queue, gather up to ``batch_size`` records within ``maximum_batching_window_in_seconds``, invoke the
-real handler with a Lambda-shaped event, and apply partial batch response semantics
+One poller per ``@app.on_sqs_message`` handler long-polls the queue and gathers up to ``batch_size``
+records within ``maximum_batching_window_in_seconds``; ``maximum_concurrency`` invokers run the real
+handler with a Lambda-shaped event (the poller receives only while an invoker is free, so nothing
+waits in memory), and apply partial batch response semantics
 (ReportBatchItemFailures): delete every record not reported failed; on an exception or a malformed
 response delete none, so the whole batch comes back after the queue's visibility timeout.
 """
@@ -10,6 +11,7 @@ response delete none, so the whole batch comes back after the queue's visibility
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -86,6 +88,8 @@ class SqsEventSource:
             QueueUrl=queue_url, AttributeNames=["QueueArn"]
         )["Attributes"]["QueueArn"]
         self.stopping = threading.Event()
+        self.free = threading.Semaphore(self.concurrency)
+        self.batches: queue.Queue[list[dict[str, Any]] | None] = queue.Queue()
         self.threads: list[threading.Thread] = []
         self.active = 0
         self.peak_active = 0
@@ -93,30 +97,49 @@ class SqsEventSource:
         self._count_lock = threading.Lock()
 
     def start(self) -> None:
-        for i in range(self.concurrency):
-            thread = threading.Thread(target=self._run, name=f"{self.name}-{i}", daemon=True)
+        self.threads = [threading.Thread(target=self._poll, name=f"{self.name}-poller", daemon=True)]
+        self.threads += [threading.Thread(target=self._invoker, name=f"{self.name}-{i}", daemon=True)
+                         for i in range(self.concurrency)]
+        for thread in self.threads:
             thread.start()
-            self.threads.append(thread)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop polling; let invocations in progress finish (up to ``timeout``)."""
         self.stopping.set()
+        for _ in range(self.concurrency):
+            self.batches.put(None)
         deadline = time.monotonic() + timeout
         for thread in self.threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
-    def _run(self) -> None:
+    def _poll(self) -> None:
         while not self.stopping.is_set():
+            if not self.free.acquire(timeout=0.2):
+                continue
             try:
                 if self.yield_to is not None and self.yield_to():
+                    self.free.release()
                     self.stopping.wait(0.05)
                     continue
                 messages = self.receive_batch()
-                if messages and not self.stopping.is_set():
-                    self.invoke(messages)
             except Exception:
+                self.free.release()
                 log.exception("poller %s failed; retrying", self.name)
                 self.stopping.wait(1.0)
+                continue
+            if messages and not self.stopping.is_set():
+                self.batches.put(messages)
+            else:
+                self.free.release()
+
+    def _invoker(self) -> None:
+        while (messages := self.batches.get()) is not None:
+            try:
+                self.invoke(messages)
+            except Exception:
+                log.exception("%s: deleting a batch failed; it comes back", self.name)
+            finally:
+                self.free.release()
 
     def receive_batch(self) -> list[dict[str, Any]]:
         messages = self._receive(self.wait_seconds, self.batch_size)

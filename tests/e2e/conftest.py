@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.stack import Stack
+from fila.local.running import Stack
 
 
 @pytest.fixture(scope="session")

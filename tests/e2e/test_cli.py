@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.e2e.stack import Stack
+from fila.local.running import Stack
 from tests.e2e.test_ingest_e2e import event_status, wait_status
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,7 @@ import boto3
 import pytest
 import requests
 
-from tests.e2e.stack import Stack
+from fila.local.running import Stack
 from tests.signing import stripe_delivery, stripe_event
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from fila.local.emulator import listening
-from tests.e2e.stack import Stack, descendants
+from fila.local.running import Stack, descendants
 
 pytestmark = pytest.mark.e2e
 

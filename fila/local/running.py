@@ -1,4 +1,4 @@
-"""Starting the real local stack (`fila up`) on free ports, as a user would."""
+"""Running `fila up` in the background on free ports, as a user would (tests and benches)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from tests.helpers import free_port
+from fila.local.emulator import free_port
 
 
 def descendants(pid: int) -> set[int]:
@@ -50,7 +50,8 @@ class Stack:
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, f"fila up exited:\n{self.output()}"
             try:
-                if requests.get(self.base + "/health", timeout=1).status_code == 200 and "is up" in self.output():
+                healthy = requests.get(self.base + "/health", timeout=1).status_code == 200
+                if healthy and "is up" in self.output():
                     return self
             except requests.RequestException:
                 pass
