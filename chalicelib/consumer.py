@@ -14,12 +14,12 @@ from typing import Any
 from chalice import Blueprint
 from chalice.app import SQSEvent
 
+from chalicelib import worker
 from chalicelib.logs import logger
-from chalicelib.settings import resource_name
+from chalicelib.settings import resource_key, resource_name
 from chalicelib.store import QUEUED, RECEIVED, event_key, events
 
 blueprint = Blueprint(__name__)
-
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,11 @@ CONSUMERS: dict[str, Consumer] = {
     "maintenance": Consumer(batch_size=10, batching_window=1, concurrency=2),
 }
 
+
 def take_event(message: dict[str, Any]) -> None:
     """Claim a stored event exactly once: a second message for it (sweep racing a slow send) is a no-op.
 
-    Dispatching the claimed event into jobs is the job system's part (issue 4/5).
+    Dispatching the claimed event into jobs is the processing issue's part.
     """
     key = event_key(message["source"], message["event_id"])
     claimed = events.transition(key, RECEIVED, QUEUED)
@@ -50,18 +51,43 @@ def take_event(message: dict[str, Any]) -> None:
                 extra={"source": message["source"], "event_id": message["event_id"]})
 
 
-HANDLERS: dict[str, Callable[[dict[str, Any]], None]] = {"event": take_event}
+def process(record: dict[str, Any], remaining_ms: float) -> bool:
+    """One record; True when it is done (deleted), False to see it again after its visibility timeout."""
+    queue = resource_key(record["eventSourceARN"].rsplit(":", 1)[-1])
+    try:
+        message = json.loads(record["body"])
+        kind = message["kind"] if isinstance(message, dict) else None
+    except (ValueError, KeyError):
+        kind = None
+    if kind == "event":
+        take_event(message)
+        return True
+    if kind == "job" and isinstance(message.get("job_id"), str):
+        attributes = record.get("attributes", {})
+        return worker.run(worker.Delivery(
+            message_id=record["messageId"], receipt_handle=record["receiptHandle"], body=message, queue=queue,
+            sent_at=int(attributes.get("SentTimestamp", "0")) / 1000,
+            receive_count=int(attributes.get("ApproximateReceiveCount", "1"))), remaining_ms)
+    worker.to_dlq(queue, {"kind": "poison", "body": record["body"][:200_000]},
+                  "the message is not a fila event or job message")
+    logger.warning("poison message moved to the DLQ",
+                   extra={"message_id": record["messageId"], "queue": queue})
+    return True
 
 
 def handle_batch(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
+    context = getattr(event, "context", None)
     failures = []
     for record in event:
         raw = record.to_dict()
+        remaining = context.get_remaining_time_in_millis() if context is not None else 30_000
         try:
-            message = json.loads(record.body)
-            HANDLERS[message["kind"]](message)
+            done = process(raw, remaining)
         except Exception:
-            logger.exception("record failed", extra={"message_id": raw.get("messageId")})
+            logger.exception("record failed; SQS delivers it again",
+                             extra={"message_id": raw.get("messageId")})
+            done = False
+        if not done:
             failures.append({"itemIdentifier": raw["messageId"]})
     return {"batchItemFailures": failures}
 

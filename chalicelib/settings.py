@@ -22,6 +22,11 @@ def resource_name(key: str) -> str:
     return f"fila-{stage()}-{key}"
 
 
+def resource_key(name: str) -> str:
+    """The key in infra/resources.json of a physical name of this stage."""
+    return name.removeprefix(resource_name(""))
+
+
 def dlq_name(queue_key: str) -> str:
     return resource_name(f"{queue_key}-dlq")
 

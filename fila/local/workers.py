@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import boto3
 from chalice.app import ScheduledEventConfig, SQSEventConfig
 
-from chalicelib.settings import resource_name
+from chalicelib.settings import resource_key, resource_name
 from fila.local.chalice_app import LoadedApp
 from fila.local.event_sources import SqsEventSource
 from fila.local.scheduler import Scheduler
@@ -13,41 +15,76 @@ from fila.local.ttl import Reaper
 from fila.resources import resources
 
 
+class LaneBusy:
+    """Whether a higher lane has work: invocations running, or visible messages (asked of SQS at most
+    every ``every`` seconds).
+
+    Lambda gives the high lane more concurrency; on one machine that is not enough under a backlog,
+    so locally a lower lane's poller waits while the high lane has work (SQS has no priorities).
+    """
+
+    def __init__(self, higher: SqsEventSource, every: float = 0.25) -> None:
+        self.higher, self.every = higher, every
+        self.checked, self.visible = 0.0, False
+
+    def __call__(self) -> bool:
+        if self.higher.active:
+            return True
+        now = time.monotonic()
+        if now - self.checked >= self.every:
+            attributes = self.higher.sqs.get_queue_attributes(
+                QueueUrl=self.higher.queue_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+            self.visible, self.checked = int(attributes["ApproximateNumberOfMessages"]) > 0, now
+        return self.visible
+
+
+def give_way(sources: dict[str, SqsEventSource]) -> None:
+    """Make each lower lane's poller wait for its higher lane."""
+    for lower, higher in GIVES_WAY_TO.items():
+        if lower in sources and higher in sources:
+            sources[lower].yield_to = LaneBusy(sources[higher])
+
+
+# lower lane -> the lane it gives way to
+GIVES_WAY_TO = {"default": "high"}
+
+
 class Workers:
     def __init__(self, loaded: LoadedApp, wait_seconds: int = 5) -> None:
         app = loaded.app
         sqs = boto3.client("sqs")
-        self.sources: list[SqsEventSource] = []
+        self.sources: dict[str, SqsEventSource] = {}
         self.scheduler = Scheduler()
         for config in app.event_sources:
             handler = app.handler_map[config.name]
             if isinstance(config, SQSEventConfig):
                 url = sqs.get_queue_url(QueueName=config.queue)["QueueUrl"]
-                self.sources.append(SqsEventSource(
+                self.sources[resource_key(config.queue or "")] = SqsEventSource(
                     config.name, handler, url,
                     batch_size=config.batch_size,
                     batching_window=config.maximum_batching_window_in_seconds,
                     concurrency=config.maximum_concurrency,
                     wait_seconds=wait_seconds,
                     timeout_seconds=loaded.lambda_timeout(config.name),
-                ))
+                )
             elif isinstance(config, ScheduledEventConfig):
                 expression = config.schedule_expression
                 text = expression if isinstance(expression, str) else expression.to_string()
                 self.scheduler.add(config.name, text, handler)
+        give_way(self.sources)
         self.reaper = Reaper({resource_name(key): spec["ttl"]
                               for key, spec in resources()["tables"].items() if spec.get("ttl")})
 
     def start(self) -> None:
-        for source in self.sources:
+        for source in self.sources.values():
             source.start()
         self.scheduler.start()
         self.reaper.start()
 
     def stop(self) -> None:
-        for source in self.sources:
+        for source in self.sources.values():
             source.stopping.set()
         self.scheduler.stop()
         self.reaper.stop()
-        for source in self.sources:
+        for source in self.sources.values():
             source.stop(timeout=3.0)
