@@ -119,7 +119,8 @@ def fila_run(requests: int, rate: int, seconds: int) -> dict[str, Any]:
     return out
 
 
-def bull_run(requests: int) -> dict[str, Any] | None:
+def bull_run(requests: int, scenarios: str = "noop") -> dict[str, Any] | None:
+    """The seed system's own run.sh, from a temporary copy; its result.json per scenario."""
     anchor = ROOT.parent / "shared" / "anchors" / "bull"
     if not anchor.exists():
         return None
@@ -127,14 +128,18 @@ def bull_run(requests: int) -> dict[str, Any] | None:
     shutil.copytree(anchor, work)
     for f in work.rglob("*"):
         f.chmod(f.stat().st_mode | 0o200)
-    env = {**os.environ, "SCENARIOS": "noop", "REQUESTS": str(requests), "WARMUP": "1000",
+    env = {**os.environ, "SCENARIOS": scenarios, "REQUESTS": str(requests), "WARMUP": "1000",
            "RESULTS_MD": str(work / "RESULTS.local.md")}
     subprocess.run(["bash", "run.sh"], cwd=work, env=env, check=True, timeout=1800,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    (result,) = work.glob("results/run-*/noop/result.json")
-    data = json.loads(result.read_text())
+    return {path.parent.name: json.loads(path.read_text()) for path in work.glob("results/run-*/*/result.json")}
+
+
+def bull_levels(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not raw or "noop" not in raw:
+        return None
     return {"levels": [{"concurrency": lv["concurrency"], "rps": lv["rps"], "latency_ms": lv["ackLatencyMs"],
-                        "processed_per_s": lv["processedPerS"]} for lv in data["levels"]]}
+                        "processed_per_s": lv["processedPerS"]} for lv in raw["noop"]["levels"]]}
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -183,7 +188,7 @@ def main() -> None:
     }
     if not args.no_baseline:
         print("running the Bull baseline…", flush=True)
-        result["bull"] = bull_run(args.requests)
+        result["bull"] = bull_levels(bull_run(args.requests))
     result["fila"] = fila_run(args.requests, args.sustain_rate, args.sustain_seconds)
     result["app_cpu"] = app_cpu.main()
     result["imports"] = import_cost.main()
