@@ -2,8 +2,8 @@
 
 from chalice import Chalice
 
-from chalicelib import consumer, health, ingest, sweep
+from chalicelib import consumer, health, ingest, schedules, sweep
 
 app = Chalice(app_name="fila")
-for module in (health, ingest, consumer, sweep):
+for module in (health, ingest, consumer, sweep, schedules):
     app.register_blueprint(module.blueprint)

@@ -14,12 +14,13 @@ from typing import Any
 from chalice import Blueprint
 from chalice.app import SQSEvent
 
-from chalicelib import worker
+from chalicelib import handlers, worker
+from chalicelib.dispatch import take_event
 from chalicelib.logs import logger
 from chalicelib.settings import resource_key, resource_name
-from chalicelib.store import QUEUED, RECEIVED, event_key, events
 
 blueprint = Blueprint(__name__)
+__all__ = ["handlers"]  # imported for its registrations
 
 
 @dataclass(frozen=True)
@@ -38,17 +39,6 @@ CONSUMERS: dict[str, Consumer] = {
     "email": Consumer(batch_size=5, batching_window=1, concurrency=5),
     "maintenance": Consumer(batch_size=10, batching_window=1, concurrency=2),
 }
-
-
-def take_event(message: dict[str, Any]) -> None:
-    """Claim a stored event exactly once: a second message for it (sweep racing a slow send) is a no-op.
-
-    Dispatching the claimed event into jobs is the processing issue's part.
-    """
-    key = event_key(message["source"], message["event_id"])
-    claimed = events.transition(key, RECEIVED, QUEUED)
-    logger.info("event taken" if claimed else "event already taken",
-                extra={"source": message["source"], "event_id": message["event_id"]})
 
 
 def process(record: dict[str, Any], remaining_ms: float) -> bool:

@@ -80,6 +80,7 @@ class Job:
     finished_at: str | None = None
     expires_at: int | None = None
     follow_ups: list[tuple[str, Any, dict[str, Any]]] = field(default_factory=list, repr=False)
+    created: bool = field(default=False, repr=False)  # True only on the enqueue call that added it
 
     def chain(self, name: str, data: Any, **options: Any) -> None:
         """Enqueue ``name`` once this job completes, with an id derived from this one: a retried
@@ -145,6 +146,7 @@ def enqueue(name: str, data: Any, *, attempts: int | None = None, backoff: Backo
                            queue=queue, event_key=event_key, parent=parent)
         return existing
     wake(job, options.delay)
+    job.created = True
     return job
 
 

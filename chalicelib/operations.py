@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import aws, queues
+from chalicelib import aws, queues, worker
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.jobs import DELAYED, FAILED, Job, jobs, wake
 
@@ -23,7 +23,7 @@ MOVE_BATCH = 10
 
 def retry(job_id: str) -> Job:
     """A failed job queued again, attempts starting over. 404 if unknown, 409 if not failed."""
-    return _wake_if(job_id, FAILED, jobs.reset_failed)
+    return _wake_if(job_id, FAILED, worker.restart)
 
 
 def promote(job_id: str) -> Job:

@@ -120,15 +120,52 @@ class EventStore:
 
     def transition(self, key: str, from_status: str, to_status: str) -> bool:
         """Move an event from one status to another; False if it was not in ``from_status``."""
+        return self._update(key, "SET #s = :to", "#s = :from",
+                            {":to": {"S": to_status}, ":from": {"S": from_status}})
+
+    def start_jobs(self, key: str, total: int) -> bool:
+        """A received event dispatched into ``total`` jobs: ``queued``; False if it was dispatched before."""
+        return self._update(
+            key, "SET #s = :queued, jobs_total = :n, jobs_completed = :zero, jobs_failed = :zero",
+            "#s = :received",
+            {":queued": {"S": QUEUED}, ":n": {"N": str(total)}, ":zero": {"N": "0"},
+             ":received": {"S": RECEIVED}})
+
+    def job_started(self, key: str) -> None:
+        self._update(key, "SET #s = :processing", "#s = :queued",
+                     {":processing": {"S": PROCESSING}, ":queued": {"S": QUEUED}})
+
+    def count_jobs(self, key: str, **deltas: int) -> None:
+        """Move the event's job counters (jobs_total, jobs_completed, jobs_failed), then its status:
+        ``failed`` while a job is failed, ``completed`` once all are, else ``processing``."""
+        item = aws.client("dynamodb").update_item(
+            TableName=self.table, Key={"pk": {"S": key}},
+            UpdateExpression="ADD " + ", ".join(f"{name} :{name}" for name in deltas),
+            ExpressionAttributeValues={f":{name}": {"N": str(n)} for name, n in deltas.items()},
+            ReturnValues="ALL_NEW")["Attributes"]
+        total, done, failed = (int(item.get(n, {"N": "0"})["N"])
+                               for n in ("jobs_total", "jobs_completed", "jobs_failed"))
+        status = FAILED if failed > 0 else COMPLETED if done >= total else PROCESSING
+        if status != item["status"]["S"]:
+            self._update(key, "SET #s = :new", "#s = :old", {":new": {"S": status}, ":old": item["status"]})
+
+    def replay(self, key: str, jobs: int) -> int:
+        """Count one more replay of a stored event into ``jobs`` new jobs; the replay's number."""
+        item = aws.client("dynamodb").update_item(
+            TableName=self.table, Key={"pk": {"S": key}}, ConditionExpression="attribute_exists(pk)",
+            UpdateExpression="SET #s = :processing ADD replays :one, jobs_total :n",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":processing": {"S": PROCESSING}, ":one": {"N": "1"},
+                                       ":n": {"N": str(jobs)}},
+            ReturnValues="ALL_NEW")["Attributes"]
+        return int(item["replays"]["N"])
+
+    def _update(self, key: str, expression: str, condition: str, values: dict[str, Any]) -> bool:
         try:
             aws.client("dynamodb").update_item(
-                TableName=self.table,
-                Key={"pk": {"S": key}},
-                UpdateExpression="SET #s = :to",
-                ConditionExpression="#s = :from",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":to": {"S": to_status}, ":from": {"S": from_status}},
-            )
+                TableName=self.table, Key={"pk": {"S": key}}, UpdateExpression=expression,
+                ConditionExpression=condition, ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=values)
         except ClientError as err:
             if is_conditional_failure(err):
                 return False
@@ -160,20 +197,8 @@ class EventStore:
 
     def claim_sweep(self, key: str, now: str) -> bool:
         """Mark an event as re-enqueued by the sweep, at most once, whoever else is sweeping."""
-        try:
-            aws.client("dynamodb").update_item(
-                TableName=self.table,
-                Key={"pk": {"S": key}},
-                UpdateExpression="SET swept_at = :now",
-                ConditionExpression="#s = :received AND attribute_not_exists(swept_at)",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":now": {"S": now}, ":received": {"S": RECEIVED}},
-            )
-        except ClientError as err:
-            if is_conditional_failure(err):
-                return False
-            raise
-        return True
+        return self._update(key, "SET swept_at = :now", "#s = :received AND attribute_not_exists(swept_at)",
+                            {":now": {"S": now}, ":received": {"S": RECEIVED}})
 
     def release_sweep(self, key: str) -> None:
         """The sweep's send failed: let the next sweep try again."""

@@ -43,6 +43,32 @@ LOCK_MARGIN_SECONDS = 5
 TRACE_LINES = 12
 
 
+class Hooks:
+    """What else follows a job's life (an event's status follows its jobs): override what you need."""
+
+    def claimed(self, job: Job) -> None: ...
+
+    def completed(self, job: Job, children: list[Job]) -> None: ...
+
+    def failed(self, job: Job) -> None: ...
+
+    def restarted(self, job: Job) -> None: ...
+
+
+HOOKS: list[Hooks] = []
+
+
+def restart(job_id: str, now: float) -> bool:
+    """A failed job back to ``waiting``, attempts starting over (retry, redrive)."""
+    if not jobs.reset_failed(job_id, now):
+        return False
+    job = jobs.get(job_id)
+    for hook in HOOKS:
+        if job is not None:
+            hook.restarted(job)
+    return True
+
+
 @dataclass(frozen=True)
 class Delivery:
     """One SQS record as the consumer sees it."""
@@ -63,7 +89,7 @@ def run(delivery: Delivery, remaining_ms: float, now: float | None = None) -> bo
     if not_before > now:
         return later(delivery, not_before - now, now)
     if body.get("redrive"):  # back from the DLQ: its attempts start over
-        jobs.reset_failed(str(body["job_id"]), now)
+        restart(str(body["job_id"]), now)
     job = jobs.claim(str(body["job_id"]), remaining_ms / 1000 + LOCK_MARGIN_SECONDS, now)
     if job is None:
         return _unclaimable(delivery, str(body["job_id"]), now)
@@ -71,14 +97,15 @@ def run(delivery: Delivery, remaining_ms: float, now: float | None = None) -> bo
     if job.attempts_made > job.options.attempts:  # the last attempt's worker died mid-run
         _fail(job, delivery, RuntimeError("the worker stopped during the last attempt"), "", now)
         return True
+    for hook in HOOKS:
+        hook.claimed(job)
     spec = HANDLERS.get(job.name)
     try:
         if spec is None:
             raise Permanent(f"no handler is registered for job {job.name!r}")
         result = spec.run(job)
-        for name, data, options in job.follow_ups:
-            enqueue(name, data, job_id=f"{job.job_id}>{name}", parent=job.job_id, event_key=job.event_key,
-                    **options)
+        children = [enqueue(name, data, job_id=f"{job.job_id}>{name}", parent=job.job_id,
+                            event_key=job.event_key, **options) for name, data, options in job.follow_ups]
     except Exception as err:
         trace = "".join(traceback.format_exception(err)[-TRACE_LINES:])
         if isinstance(err, Permanent) or job.attempts_made >= job.options.attempts:
@@ -91,6 +118,9 @@ def run(delivery: Delivery, remaining_ms: float, now: float | None = None) -> bo
         return later(delivery, delay, now)
     if not jobs.settle(job, COMPLETED, result=result, keep=job.options.keep_completed, now=time.time()):
         logger.warning("job completed after its claim was lost", extra=log)
+        return True
+    for hook in HOOKS:
+        hook.completed(job, [child for child in children if child.created])
     logger.info("job completed", extra=log)
     return True
 
@@ -131,7 +161,9 @@ def _fail(job: Job, delivery: Delivery, err: BaseException, trace: str, now: flo
     reason = f"{attempt['error_type']}: {attempt['message']}"[:500]
     to_dlq(job.queue, {"kind": "job", "job_id": job.job_id, "name": job.name, "redrive": True,
                        "reason": reason, "attempts": [*job.attempts, attempt]}, reason)
-    jobs.settle(job, FAILED, attempt=attempt, keep=job.options.keep_failed, now=now)
+    if jobs.settle(job, FAILED, attempt=attempt, keep=job.options.keep_failed, now=now):
+        for hook in HOOKS:
+            hook.failed(job)
 
 
 def to_dlq(queue: str, body: dict[str, Any], reason: str) -> None:

@@ -57,8 +57,22 @@ def _reason(status: int) -> str:
         return "Unknown"
 
 
+class WithFakes:
+    """``/_fakes/…`` to the local fake targets (never deployed), everything else to the app."""
+
+    def __init__(self, app: ChaliceWSGI, fakes: Callable[..., Iterable[bytes]]) -> None:
+        self.app, self.fakes = app, fakes
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "").startswith("/_fakes/"):
+            return self.fakes(environ, start_response)
+        return self.app(environ, start_response)
+
+
 def serve(app: Chalice, stage: str, host: str, port: int, threads: int = 16) -> None:
     from waitress import serve as waitress_serve
 
-    waitress_serve(ChaliceWSGI(app, stage), host=host, port=port, threads=threads,
+    from fila.local.fakes import Fakes
+
+    waitress_serve(WithFakes(ChaliceWSGI(app, stage), Fakes()), host=host, port=port, threads=threads,
                    max_request_body_size=API_GATEWAY_MAX_BODY, ident="fila", _quiet=True)

@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 
 from chalicelib.settings import resource_name
+from chalicelib.targets import sender
 from fila.resources import resources
 
 
@@ -20,6 +21,7 @@ def provision(spec: dict[str, Any] | None = None, prefix: Any = resource_name) -
     s3 = boto3.client("s3")
     for key in spec["buckets"]:
         s3.create_bucket(Bucket=prefix(key))
+    boto3.client("ses").verify_email_identity(EmailAddress=sender())  # SES sends only from verified
     return urls
 
 

@@ -40,6 +40,7 @@ def _stop(proc: subprocess.Popen[bytes] | None, grace: float = STOP_GRACE_SECOND
 
 def up(host: str = "127.0.0.1", port: int | None = None) -> int:
     port = port or int(os.environ.get("PORT", "8000"))
+    os.environ["PORT"] = str(port)  # the fake CRM/Slack defaults live beside the API
     endpoint = emulator.endpoint()
     os.environ.update(emulator.aws_env(endpoint))
     os.environ.setdefault("FILA_STAGE", "local")

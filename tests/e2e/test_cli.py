@@ -14,8 +14,8 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.mark.parametrize("source, event_type, status", [
-    ("stripe", "payment_intent.succeeded", "queued"),
-    ("standard", "customer.created", "queued"),
+    ("stripe", "payment_intent.succeeded", "completed"),
+    ("standard", "customer.created", "completed"),
     ("github", "issues.opened", "ignored"),
     ("shopify", "orders/create", "ignored"),
 ])

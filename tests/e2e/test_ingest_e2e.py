@@ -36,7 +36,7 @@ def test_a_signed_event_is_acked_then_taken_by_the_consumer(stack: Stack) -> Non
     assert response.status_code == 200
     ack = response.json()
     assert ack == {"received": True, "event_id": json.loads(body)["id"], "duplicate": False}
-    wait_status(stack, "stripe", ack["event_id"], "queued")
+    wait_status(stack, "stripe", ack["event_id"], "completed", timeout=60)
 
 
 def test_concurrent_redeliveries_over_http_are_acked_once(stack: Stack) -> None:
@@ -48,4 +48,4 @@ def test_concurrent_redeliveries_over_http_are_acked_once(stack: Stack) -> None:
     with ThreadPoolExecutor(8) as pool:
         acks = list(pool.map(deliver, range(8)))
     assert sorted(bool(a["duplicate"]) for a in acks) == [False] + [True] * 7
-    wait_status(stack, "stripe", str(acks[0]["event_id"]), "queued")
+    wait_status(stack, "stripe", str(acks[0]["event_id"]), "completed", timeout=60)

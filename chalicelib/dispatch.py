@@ -1,0 +1,118 @@
+"""Events into jobs, and the event's status following its jobs.
+
+A claimed event gets the jobs its type routes to (``routing.ROUTES``), each with an id derived from
+the event, so a re-delivered or swept event message never doubles them; every job retries on its
+own, so a flaky CRM never re-sends the Slack message. The event is ``queued`` once its jobs exist,
+``processing`` when one starts, ``completed`` when all completed (chained ones included), ``failed``
+while one is failed, and back to ``processing`` when that one is retried.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib import worker
+from chalicelib.errors import NotFound
+from chalicelib.jobs import Job, enqueue
+from chalicelib.logs import logger
+from chalicelib.routing import Route, route_for
+from chalicelib.store import COMPLETED, IGNORED, RECEIVED, Event, events
+
+
+def take_event(message: dict[str, Any]) -> None:
+    """Dispatch a stored event into its jobs; a second message for it adds nothing.
+
+    The counters are set before the jobs exist (a job may finish before this function returns), and
+    the jobs are enqueued whenever the event is not finished: their ids are derived from the event,
+    so a message redelivered after a crash half-way completes the set instead of doubling it.
+    """
+    event = events.get(message["source"], message["event_id"])
+    if event is None:
+        logger.warning("event message for an unknown event dropped", extra=message)
+        return
+    route = route_for(event.type)
+    if route is None:
+        events.transition(event.key, RECEIVED, IGNORED)
+        return
+    if event.status == RECEIVED:
+        events.start_jobs(event.key, len(route.jobs))
+    elif event.status in (COMPLETED, IGNORED):
+        return
+    _enqueue_jobs(event, route, prefix=event.key)
+    logger.info("event dispatched", extra={"source": event.source, "event_id": event.event_id,
+                                           "jobs": list(route.jobs)})
+
+
+def replay(source: str, event_id: str) -> list[Job]:
+    """Dispatch a stored event again, as new jobs."""
+    event = events.get(source, event_id)
+    if event is None:
+        raise NotFound(f"no event {source}/{event_id}")
+    route = route_for(event.type)
+    if route is None:
+        return []
+    number = events.replay(event.key, len(route.jobs))
+    return _enqueue_jobs(event, route, prefix=f"{event.key}:replay-{number}")
+
+
+def _enqueue_jobs(event: Event, route: Route, prefix: str) -> list[Job]:
+    data = {"source": event.source, "event_id": event.event_id, "type": event.type, **facts(event.payload())}
+    return [enqueue(name, data, job_id=f"{prefix}:{name}", event_key=event.key,
+                    priority="high" if route.lane == "high" else None) for name in route.jobs]
+
+
+def facts(payload: dict[str, Any]) -> dict[str, Any]:
+    """What the handlers need, from the shapes Stripe, Shopify and Standard Webhooks send."""
+    obj = payload.get("data", {})
+    if isinstance(obj, dict) and isinstance(obj.get("object"), dict):
+        obj = obj["object"]
+    if not isinstance(obj, dict):
+        obj = {}
+    metadata = _dict(obj.get("metadata"))
+    customer = _dict(obj.get("customer"))
+    email = _first(obj, "receipt_email", "customer_email", "email") or _first(payload, "email") \
+        or _first(customer, "email")
+    name = _first(obj, "customer_name", "name") or _first(metadata, "customer_name") or " ".join(
+        p for p in (_first(customer, "first_name"), _first(customer, "last_name")) if p) or email
+    amount = obj.get("amount_paid", obj.get("amount", obj.get("amount_received")))
+    return {
+        "email": email, "name": name,
+        "amount": amount if isinstance(amount, int) else None,
+        "currency": str(obj.get("currency") or "").upper() or None,
+        "reference": _first(obj, "number", "id") or None,
+    }
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _first(data: dict[str, Any], *keys: str) -> str:
+    for key in keys:
+        value = data.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+class EventProgress(worker.Hooks):
+    """The event's status follows its jobs (atomic counters on the event item)."""
+
+    def claimed(self, job: Job) -> None:
+        if job.event_key:
+            events.job_started(job.event_key)
+
+    def completed(self, job: Job, children: list[Job]) -> None:
+        if job.event_key:
+            events.count_jobs(job.event_key, jobs_completed=1, jobs_total=len(children))
+
+    def failed(self, job: Job) -> None:
+        if job.event_key:
+            events.count_jobs(job.event_key, jobs_failed=1)
+
+    def restarted(self, job: Job) -> None:
+        if job.event_key:
+            events.count_jobs(job.event_key, jobs_failed=-1)
+
+
+worker.HOOKS.append(EventProgress())

@@ -1,0 +1,22 @@
+"""``update-crm``: upsert the customer in the CRM (idempotently) and keep fila's own copy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib import contacts
+from chalicelib.jobs import Job, Permanent, handler
+from chalicelib.targets import crm
+
+
+@handler("update-crm", attempts=3)
+def update_crm(job: Job) -> dict[str, Any]:
+    email, name = job.data.get("email"), job.data.get("name") or ""
+    if not email:
+        raise Permanent("the event carries no customer email")
+    properties = {k: job.data[k] for k in ("amount", "currency", "reference", "type")
+                  if job.data.get(k) is not None}
+    properties["last_event"] = f"{job.data['source']}/{job.data['event_id']}"
+    contacts.save(email, name, properties)
+    crm.upsert(email, name, properties, idempotency_key=job.job_id)
+    return {"email": email}

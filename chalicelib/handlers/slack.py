@@ -1,0 +1,22 @@
+"""``notify-slack``: one readable message per payment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.jobs import Job, handler
+from chalicelib.targets import slack
+
+
+def money(amount: int | None, currency: str | None) -> str:
+    return "an unknown amount" if amount is None else f"{amount / 100:,.2f} {currency or ''}".strip()
+
+
+@handler("notify-slack", attempts=3)
+def notify_slack(job: Job) -> dict[str, Any]:
+    d = job.data
+    who = d.get("name") or d.get("email") or "a customer"
+    text = (f":moneybag: {money(d.get('amount'), d.get('currency'))} from {who}"
+            f" ({d.get('type')}, event {d['source']}/{d['event_id']})")
+    slack.post(text)
+    return {"text": text}
