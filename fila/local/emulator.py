@@ -13,7 +13,14 @@ DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
 
 
 def endpoint() -> str:
-    return os.environ.get("AWS_ENDPOINT_URL", DEFAULT_ENDPOINT)
+    """``AWS_ENDPOINT_URL``; else LocalStack's ``LOCALSTACK_HOST`` (host:port, as localstack-client
+    reads it); else the embedded default."""
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return os.environ["AWS_ENDPOINT_URL"]
+    if os.environ.get("LOCALSTACK_HOST"):
+        host = os.environ["LOCALSTACK_HOST"]
+        return host if "://" in host else f"http://{host if ':' in host else host + ':4566'}"
+    return DEFAULT_ENDPOINT
 
 
 def host_port(url: str) -> tuple[str, int]:
