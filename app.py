@@ -2,8 +2,8 @@
 
 from chalice import Chalice
 
-from chalicelib import consumer, health, ingest, schedules, sweep
+from chalicelib import admin, consumer, health, ingest, schedules, sweep
 
 app = Chalice(app_name="fila")
-for module in (health, ingest, consumer, sweep, schedules):
+for module in (health, ingest, consumer, sweep, schedules, admin):
     app.register_blueprint(module.blueprint)

@@ -192,6 +192,7 @@ class JobStore:
             "job_id": _s(job.job_id), "name": _s(job.name), "queue": _s(job.queue),
             "data": _s(json.dumps(job.data)), "options": _s(json.dumps(job.options.to_dict())),
             "status": _s(job.status), "attempts_made": _n(0), "created_at": _s(job.created_at),
+            "kind": _s("job"),  # the by_time index's one partition: every job, newest first
             "updated_at": _s(job.updated_at),
         }
         if job.event_key:
@@ -274,11 +275,10 @@ class JobStore:
     def page(self, *, status: str | None = None, queue: str | None = None, limit: int = 50,
              cursor: dict[str, Any] | None = None, now: float | None = None
              ) -> tuple[list[Job], dict[str, Any] | None]:
-        """Newest first, by status or by queue (a GSI query, never a scan); expired records never show,
-        even before TTL deletes them."""
-        if status is None and queue is None:
-            raise ValueError("list jobs by status or by queue")
-        index, key, value = ("by_status", "status", status) if status else ("by_queue", "queue", queue)
+        """Newest first, all or by status or by queue (a GSI query, never a scan); expired records never
+        show, even before TTL deletes them."""
+        index, key, value = (("by_status", "status", status) if status else ("by_queue", "queue", queue)
+                             if queue else ("by_time", "kind", "job"))
         live = "(attribute_not_exists(expires_at) OR expires_at > :now)"
         names = {"#k": key}
         values = {":v": _s(str(value)), ":now": _n(time.time() if now is None else now)}
@@ -301,6 +301,13 @@ class JobStore:
             if not cursor:
                 break
         return found, cursor
+
+    def for_event(self, event_key: str) -> list[Job]:
+        """Every job an event started (chained and replayed ones too), oldest first."""
+        response = aws.client("dynamodb").query(
+            TableName=self.table, IndexName="by_event", KeyConditionExpression="event_key = :k",
+            ExpressionAttributeValues={":k": _s(event_key)})
+        return [job_from_item(item) for item in response.get("Items", [])]
 
     def _write(self, operation: str, **request: Any) -> bool:
         try:

@@ -1,0 +1,139 @@
+"""The admin API (contract §4) through the real app: every call, auth, pagination, 404/409."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.jobs import Job, Permanent, enqueue, handler
+from chalicelib.worker import Delivery, run
+from tests.signing import stripe_delivery, stripe_event
+
+AUTH = {"Authorization": "Bearer fila-local-admin"}
+
+
+@handler("admin-test")
+def admin_test(job: Job) -> Any:
+    if job.data.get("fail"):
+        raise Permanent("target said 422")
+    return {"ok": True}
+
+
+def call(client: Client, method: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    response = getattr(client.http, method.lower())(path, headers=AUTH if headers is None else headers)
+    return response.status_code, json.loads(response.body) if response.body else None
+
+
+def work(job: Job) -> None:
+    run(Delivery("m", "rh", {"kind": "job", "job_id": job.job_id}, job.queue, 0, 1), 1_000)
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nope"}, {"Authorization": "fila-local-admin"},
+                                     {"Authorization": "Basic fila-local-admin"}, {"Authorization": "Bearer "}])
+def test_the_api_needs_the_bearer_token(client: Client, headers: dict[str, str]) -> None:
+    for method, path in (("GET", "/admin/api/queues"), ("GET", "/admin/api/jobs"), ("POST", "/admin/api/jobs/x/retry"),
+                         ("POST", "/admin/api/queues/default/redrive"), ("POST", "/admin/api/schedules/sync-crm/run")):
+        status, body = call(client, method, path, headers)
+        assert (status, body["error"]["code"]) == (401, "unauthorized")
+
+
+def test_the_dashboard_page_carries_no_data(client: Client) -> None:
+    response = client.http.get("/admin")
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/html")
+    assert b"Admin token" in response.body and b"fila-local-admin" not in response.body
+
+
+def test_queue_counts_come_from_sqs(client: Client) -> None:
+    enqueue("admin-test", {})
+    enqueue("admin-test", {}, delay=60)
+    status, body = call(client, "GET", "/admin/api/queues")
+    assert status == 200
+    default = next(q for q in body["queues"] if q["name"] == "default")
+    assert default == {"name": "default", "waiting": 1, "in_flight": 0, "delayed": 1, "dead": 0}
+    assert {q["name"] for q in body["queues"]} == {"high", "default", "email", "maintenance"}
+
+
+def test_jobs_page_newest_first_with_cursors(client: Client) -> None:
+    made = [enqueue("admin-test", {"i": i}).job_id for i in range(7)]
+    seen, cursor, pages = [], None, 0
+    while True:
+        status, body = call(client, "GET", "/admin/api/jobs?limit=3" + (f"&cursor={cursor}" if cursor else ""))
+        assert status == 200 and len(body["jobs"]) <= 3
+        seen += [j["job_id"] for j in body["jobs"]]
+        pages += 1
+        cursor = body["next_cursor"]
+        if not cursor:
+            break
+    assert seen == made[::-1] and pages >= 3
+    status, body = call(client, "GET", "/admin/api/jobs?status=waiting&queue=default&limit=50")
+    assert status == 200 and len(body["jobs"]) == 7
+    assert call(client, "GET", "/admin/api/jobs?queue=nope")[0] == 404
+    assert call(client, "GET", "/admin/api/jobs?limit=x")[0] == 400
+    assert call(client, "GET", "/admin/api/jobs?cursor=%25%25")[0] == 400
+
+
+def test_one_job_retry_and_its_409_and_404(client: Client) -> None:
+    job = enqueue("admin-test", {"fail": True})
+    work(job)
+    status, body = call(client, "GET", f"/admin/api/jobs/{job.job_id}")
+    assert status == 200 and body["status"] == "failed" and body["attempts"] == 1
+    assert body["history"][0]["error_type"] == "Permanent" and "Traceback" in body["history"][0]["traceback"]
+    assert body["last_error"] == "Permanent: target said 422" and body["options"]["attempts"] == 3
+    status, body = call(client, "POST", f"/admin/api/jobs/{job.job_id}/retry")
+    assert status == 200 and body["status"] == "waiting" and body["attempts"] == 0
+    assert call(client, "POST", f"/admin/api/jobs/{job.job_id}/retry")[0] == 409
+    assert call(client, "POST", "/admin/api/jobs/nope/retry")[0] == 404
+    assert call(client, "GET", "/admin/api/jobs/nope")[0] == 404
+
+
+def test_an_event_with_its_jobs_replay_and_404(client: Client) -> None:
+    headers, body = stripe_delivery(stripe_event("customer.created"))
+    event_id = json.loads(client.http.post("/webhooks/stripe", headers=headers, body=body).body)["event_id"]
+    from chalicelib.dispatch import take_event
+    take_event({"source": "stripe", "event_id": event_id})
+    status, event = call(client, "GET", f"/admin/api/events/stripe/{event_id}")
+    assert status == 200 and event["type"] == "customer.created" and event["status"] == "queued"
+    assert event["received_at"] and {j["name"] for j in event["jobs"]} == {"update-crm", "send-welcome-email"}
+    assert set(event["jobs"][0]) >= {"job_id", "name", "status", "attempts", "last_error", "result"}
+    status, replayed = call(client, "POST", f"/admin/api/events/stripe/{event_id}/replay")
+    assert status == 200 and len(replayed["jobs"]) == 2
+    assert len(call(client, "GET", f"/admin/api/events/stripe/{event_id}")[1]["jobs"]) == 4
+    assert call(client, "GET", "/admin/api/events/stripe/evt_nope")[0] == 404
+    assert call(client, "POST", "/admin/api/events/stripe/evt_nope/replay")[0] == 404
+
+
+def test_redrive_a_dlq_and_peek_its_reasons(client: Client) -> None:
+    failed = [enqueue("admin-test", {"fail": True}) for _ in range(3)]
+    for job in failed:
+        work(job)
+    status, dlq = call(client, "GET", "/admin/api/queues/default/dlq")
+    assert status == 200 and {m["job_id"] for m in dlq["messages"]} == {j.job_id for j in failed}
+    assert all(m["reason"] == "Permanent: target said 422" for m in dlq["messages"])
+    status, body = call(client, "POST", "/admin/api/queues/default/redrive")
+    assert (status, body) == (200, {"moved": 3})
+    assert call(client, "POST", "/admin/api/queues/nope/redrive")[0] == 404
+
+
+def test_retry_all_failed_in_a_queue_and_promote(client: Client) -> None:
+    failed = [enqueue("admin-test", {"fail": True}) for _ in range(2)]
+    for job in failed:
+        work(job)
+    status, body = call(client, "POST", "/admin/api/queues/default/retry-failed")
+    assert status == 200 and sorted(body["retried"]) == sorted(j.job_id for j in failed)
+    delayed = enqueue("admin-test", {}, delay=300)
+    status, body = call(client, "POST", f"/admin/api/jobs/{delayed.job_id}/promote")
+    assert status == 200 and body["status"] == "waiting"
+    assert call(client, "POST", f"/admin/api/jobs/{delayed.job_id}/promote")[0] == 409
+
+
+def test_run_a_schedule_now(client: Client) -> None:
+    status, body = call(client, "POST", "/admin/api/schedules/sync-crm/run")
+    assert status == 200 and body["run_id"].startswith("run#")
+    status, schedules = call(client, "GET", "/admin/api/schedules")
+    sync = next(s for s in schedules["schedules"] if s["name"] == "sync-crm")
+    assert sync["expression"] == "cron(0 * * * ? *)" and sync["runs"][0]["run_id"] == body["run_id"]
+    assert call(client, "POST", "/admin/api/schedules/recovery-sweep/run")[0] == 200
+    assert call(client, "POST", "/admin/api/schedules/nope/run")[0] == 404
