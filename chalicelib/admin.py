@@ -14,6 +14,7 @@ import os
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from chalice import Blueprint, Response
 
@@ -46,7 +47,9 @@ def api(path: str, methods: tuple[str, ...] = ("GET",)) -> Any:
         def wrapped(**params: str) -> Response:
             try:
                 _authorized()
-                return json_response(200, view(**params))
+                # Job ids hold '#' and ':' (derived from event ids): clients percent-encode them, and not
+                # every gateway decodes path parameters (chalice local does not).
+                return json_response(200, view(**{k: unquote(v) for k, v in params.items()}))
             except FilaError as err:
                 return error_response(err)
         wrapped.__name__ = view.__name__

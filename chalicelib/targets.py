@@ -40,7 +40,7 @@ def call(method: str, url: str, body: Any, headers: dict[str, str] | None = None
             return json.loads(response.data) if response.data else None
         except ValueError:
             return response.data.decode(errors="replace")
-    detail = f"{method} {url} answered {status}: {response.data[:200].decode(errors='replace')}"
+    detail = f"answered {status}: {method} {url}: {response.data[:200].decode(errors='replace')}"
     if status == 429:
         raise RetryAfter(_retry_after(response.headers.get("Retry-After")), detail)
     if status >= 500:

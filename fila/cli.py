@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
 import sys
 import threading
+from typing import Any
+from urllib.parse import quote
 
 
 def _serve_api(args: argparse.Namespace) -> int:
@@ -45,15 +48,89 @@ def _api_url(args: argparse.Namespace) -> str:
 def _send(args: argparse.Namespace) -> int:
     import requests
 
+    from fila.admin_client import progress
     from fila.samples import signed_sample
 
     url = f"{_api_url(args)}/webhooks/{args.source}"
-    for _ in range(args.count):
+    for n in range(1, args.count + 1):
         event_id, headers, body = signed_sample(args.source, args.type)
-        response = requests.post(url, headers=headers, data=body, timeout=10)
-        print(f"{response.status_code} {args.source} {args.type} {event_id} {response.text}")
+        try:
+            response = requests.post(url, headers=headers, data=body, timeout=10)
+        except requests.RequestException as err:
+            print(f"fila: cannot reach {url}: {type(err).__name__}", file=sys.stderr)
+            return 1
+        if args.count == 1 or response.status_code != 200:
+            print(f"{response.status_code} {args.source} {args.type} {event_id} {response.text}")
         if response.status_code != 200:
             return 1
+        if args.count > 1:
+            progress(n, args.count, f"sending {args.source} {args.type}")
+    return 0
+
+
+def _admin(args: argparse.Namespace) -> Any:
+    from fila.admin_client import Admin
+
+    return Admin(args.url, args.token)
+
+
+def _show(value: Any) -> None:
+    print(json.dumps(value, indent=2))
+
+
+def _events_show(args: argparse.Namespace) -> int:
+    _show(_admin(args).call("GET", f"/events/{quote(args.source, safe='')}/{quote(args.event_id, safe='')}"))
+    return 0
+
+
+def _jobs_list(args: argparse.Namespace) -> int:
+    page = _admin(args).call("GET", "/jobs", status=args.status, queue=args.queue, limit=args.limit)
+    for job in page["jobs"]:
+        error = f"  {job['last_error'][:60]}" if job["last_error"] else ""
+        print(f"{job['job_id']:<60} {job['name']:<24} {job['status']:<10} {job['attempts']}{error}")
+    if page["next_cursor"]:
+        print(f"… more (cursor {page['next_cursor']})", file=sys.stderr)
+    return 0
+
+
+def _jobs_show(args: argparse.Namespace) -> int:
+    _show(_admin(args).call("GET", f"/jobs/{quote(args.job_id, safe='')}"))
+    return 0
+
+
+def _jobs_retry(args: argparse.Namespace) -> int:
+    job = _admin(args).call("POST", f"/jobs/{quote(args.job_id, safe='')}/retry")
+    print(f"{job['job_id']}: {job['status']}")
+    return 0
+
+
+def _dlq_list(args: argparse.Namespace) -> int:
+    admin = _admin(args)
+    names = [args.queue] if args.queue else [q["name"] for q in admin.call("GET", "/queues")["queues"]]
+    for name in names:
+        for message in admin.call("GET", f"/queues/{name}/dlq")["messages"]:
+            print(f"{name:<12} {message['job_id'] or message['message_id']:<60} {message['reason']}")
+    return 0
+
+
+def _dlq_redrive(args: argparse.Namespace) -> int:
+    from fila.admin_client import progress, while_running
+
+    admin = _admin(args)
+
+    def dead() -> int:
+        return int(next(q["dead"] for q in admin.call("GET", "/queues")["queues"] if q["name"] == args.queue))
+
+    total = dead()
+    moved = while_running(lambda: admin.call("POST", f"/queues/{args.queue}/redrive")["moved"],
+                          lambda: progress(total - dead(), total, f"redriving {args.queue}"))
+    progress(total, total, f"redriving {args.queue}")
+    print(f"moved {moved} message(s) back to {args.queue}")
+    return 0
+
+
+def _schedule_run(args: argparse.Namespace) -> int:
+    print(_admin(args).call("POST", f"/schedules/{args.name}/run")["run_id"])
     return 0
 
 
@@ -92,13 +169,46 @@ def main(argv: list[str] | None = None) -> int:
     send.add_argument("--url", default=None, help="API base URL (default $FILA_URL or http://127.0.0.1:$PORT)")
     send.set_defaults(func=_send)
 
+    def admin_command(parent: Any, name: str, func: Any, help: str) -> argparse.ArgumentParser:
+        command: argparse.ArgumentParser = parent.add_parser(name, help=help)
+        command.add_argument("--url", help="fila's base URL (default $FILA_URL or the local API)")
+        command.add_argument("--token", help="admin token (default $ADMIN_TOKEN or the local one)")
+        command.set_defaults(func=func)
+        return command
+
+    events = commands.add_parser("events", help="stored events").add_subparsers(dest="action", required=True)
+    show = admin_command(events, "show", _events_show, "one event with its jobs")
+    show.add_argument("source")
+    show.add_argument("event_id")
+
+    jobs = commands.add_parser("jobs", help="jobs").add_subparsers(dest="action", required=True)
+    listing = admin_command(jobs, "list", _jobs_list, "newest jobs first")
+    listing.add_argument("--status", choices=["waiting", "delayed", "active", "completed", "failed"])
+    listing.add_argument("--queue")
+    listing.add_argument("--limit", type=int, default=50)
+    admin_command(jobs, "show", _jobs_show, "one job: data, options, attempts, result").add_argument("job_id")
+    admin_command(jobs, "retry", _jobs_retry, "queue a failed job again").add_argument("job_id")
+
+    dlq = commands.add_parser("dlq", help="dead-letter queues").add_subparsers(dest="action", required=True)
+    admin_command(dlq, "list", _dlq_list, "DLQ messages with their reasons").add_argument("queue", nargs="?")
+    admin_command(dlq, "redrive", _dlq_redrive, "move a DLQ's messages back").add_argument("queue")
+
+    schedule = commands.add_parser("schedule", help="schedules").add_subparsers(dest="action", required=True)
+    admin_command(schedule, "run", _schedule_run, "run a schedule now").add_argument("name")
+
     pkg = commands.add_parser("package", help="chalice package merged with infra/ (SAM template + zip)")
     pkg.add_argument("--stage", default="dev")
     pkg.add_argument("--out", default=None, help="output folder (default build/<stage>)")
     pkg.set_defaults(func=_package)
 
     args = parser.parse_args(argv)
-    result: int = args.func(args)
+    from fila.admin_client import AdminError
+
+    try:
+        result: int = args.func(args)
+    except AdminError as err:
+        print(f"fila: {err}", file=sys.stderr)
+        return 1
     return result
 
 

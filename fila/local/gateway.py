@@ -31,8 +31,9 @@ class ChaliceWSGI:
             if environ.get(key):
                 headers[key.replace("_", "-").lower()] = environ[key]
         body = environ["wsgi.input"].read() or None
-        path = environ.get("PATH_INFO", "/")
-        if environ.get("QUERY_STRING"):
+        # As sent (API Gateway routes on the raw path; a decoded '#' or '?' would cut it short).
+        path = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
+        if "?" not in path and environ.get("QUERY_STRING"):
             path += "?" + environ["QUERY_STRING"]
         try:
             response = self.gateway.handle_request(environ["REQUEST_METHOD"], path, headers, body)

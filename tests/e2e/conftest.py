@@ -3,8 +3,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import requests
 
+from chalicelib import aws, queues
+from chalicelib.credentials import forget
 from fila.local.running import Stack
+from tests.helpers import use_stage
 
 
 @pytest.fixture(scope="session")
@@ -13,3 +17,18 @@ def stack() -> Iterator[Stack]:
     running = Stack().start()
     yield running
     running.stop()
+
+
+@pytest.fixture
+def on_stack(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """This test process talks to the running stack's emulator and fakes; the fakes start clean."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", stack.aws)
+    monkeypatch.setenv("PORT", str(stack.port))
+    use_stage("local")
+    for target in ("crm", "slack"):
+        requests.delete(f"{stack.base}/_fakes/{target}/_received", timeout=5)
+    yield stack
+    monkeypatch.undo()
+    aws.reset()
+    queues.forget()
+    forget()

@@ -6,38 +6,21 @@ from __future__ import annotations
 import re
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
 import requests
 
-from chalicelib import aws, operations, queues
-from chalicelib.credentials import forget
+from chalicelib import operations
 from chalicelib.jobs import jobs
 from fila.local.running import Stack
 from tests.e2e.test_ingest_e2e import event_status
-from tests.helpers import use_stage
 from tests.signing import standard_delivery, stripe_delivery, stripe_event
 
 pytestmark = pytest.mark.e2e
 PAYMENT_JOBS = ("update-crm", "notify-slack", "generate-invoice-pdf", "generate-invoice-pdf>send-receipt-email")
-
-
-@pytest.fixture
-def on_stack(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    """This test process talks to the running stack's emulator and fakes; the fakes start clean."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", stack.aws)
-    monkeypatch.setenv("PORT", str(stack.port))
-    use_stage("local")
-    for target in ("crm", "slack"):
-        requests.delete(f"{stack.base}/_fakes/{target}/_received", timeout=5)
-    yield stack
-    monkeypatch.undo()
-    aws.reset()
-    queues.forget()
-    forget()
 
 
 def received(stack: Stack, target: str) -> list[dict[str, Any]]:
