@@ -65,7 +65,11 @@ def test_find_a_failed_job_read_its_trace_retry_it_and_see_it_complete(on_stack:
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUTPUT / "dashboard-job.png"), full_page=True)
     page.click("#tabs button[data-status=completed]")
+    page.select_option("#queue-filter", "default")
     expect(page.locator(f'#jobs tr[data-job="{job_id}"]')).to_be_visible()
+    page.select_option("#queue-filter", "email")
+    expect(page.locator(f'#jobs tr[data-job="{job_id}"]')).to_have_count(0)
+    page.select_option("#queue-filter", "")
     page.screenshot(path=str(OUTPUT / "dashboard.png"), full_page=True)
     page.close()
 
