@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 _CONFIG = Config(
     connect_timeout=2,
@@ -30,6 +31,11 @@ def client(service: str) -> Any:
             if found is None:
                 found = _clients[service] = boto3.session.Session().client(service, config=_CONFIG)
     return found
+
+
+def is_conditional_failure(err: ClientError) -> bool:
+    """A conditional write that lost: the expected answer of every "at most once" step."""
+    return bool(err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
 def reset() -> None:

@@ -223,7 +223,7 @@ class JobStore:
                 ReturnValues="ALL_NEW",
             )["Attributes"]
         except ClientError as err:
-            if _conditional(err):
+            if aws.is_conditional_failure(err):
                 return None
             raise
         return job_from_item(item)
@@ -313,14 +313,10 @@ class JobStore:
         try:
             getattr(aws.client("dynamodb"), operation)(TableName=self.table, **request)
         except ClientError as err:
-            if _conditional(err):
+            if aws.is_conditional_failure(err):
                 return False
             raise
         return True
-
-
-def _conditional(err: ClientError) -> bool:
-    return err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 jobs = JobStore()

@@ -47,7 +47,7 @@ def _advance(name: str, old: str, new: str) -> bool:
             ConditionExpression="attribute_not_exists(watermark) OR watermark = :old",
             ExpressionAttributeValues={":old": {"S": old}})
     except ClientError as err:
-        if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        if aws.is_conditional_failure(err):
             return False
         raise
     return True

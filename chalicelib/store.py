@@ -46,10 +46,6 @@ def event_key(source: str, event_id: str) -> str:
     return f"{source}#{event_id}"
 
 
-def is_conditional_failure(err: ClientError) -> bool:
-    return err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
 class EventStore:
     @property
     def table(self) -> str:
@@ -81,7 +77,7 @@ class EventStore:
                 TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"
             )
         except ClientError as err:
-            if is_conditional_failure(err):
+            if aws.is_conditional_failure(err):
                 return False
             raise Unavailable("the event could not be stored; retry later") from err
         except BotoCoreError as err:
@@ -167,7 +163,7 @@ class EventStore:
                 ConditionExpression=condition, ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues=values)
         except ClientError as err:
-            if is_conditional_failure(err):
+            if aws.is_conditional_failure(err):
                 return False
             raise
         return True
