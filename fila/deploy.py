@@ -16,7 +16,7 @@ from typing import Any
 from chalice.app import Chalice, SQSEventConfig
 from chalice.utils import to_cfn_resource_name
 
-from chalicelib.settings import resource_name
+from chalicelib.settings import resource_name, stage
 from fila import ROOT
 from fila.resources import resources
 
@@ -80,11 +80,86 @@ def resource_template(spec: dict[str, Any] | None = None) -> dict[str, Any]:
     return out
 
 
+# Least privilege, per function: the AWS actions each one's code calls, on this stage's resources only.
+# tests/integration/test_policies.py fails when a function calls an action missing here.
+TABLES = ("events", "jobs", "contacts", "schedules")
+CONSUMER_POLICY = [
+    (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
+     ("table", "events", "jobs", "contacts")),
+    # the event source mapping's own calls (Receive, Delete, GetQueueAttributes) use the function's role
+    (["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility",
+      "sqs:SendMessage", "sqs:GetQueueUrl"], ("queues",)),
+    (["s3:PutObject", "s3:GetObject"], ("object", "invoices/*")),
+    (["s3:GetObject"], ("object", "payloads/*")),
+    (["ses:SendEmail"], ("ses-identity",)),
+]
+POLICIES: dict[str, list[tuple[list[str], tuple[str, ...]]]] = {
+    "api_handler": [
+        (["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query",
+          "dynamodb:DescribeTable"], ("table", *TABLES)),
+        (["sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage",
+          "sqs:DeleteMessage", "sqs:StartMessageMoveTask"], ("queues",)),
+        (["s3:PutObject", "s3:GetObject"], ("object", "payloads/*")),
+        (["ssm:GetParameter"], ("parameter",)),
+    ],
+    "consume_high": CONSUMER_POLICY,
+    "consume_default": CONSUMER_POLICY,
+    "consume_email": CONSUMER_POLICY,
+    "consume_maintenance": CONSUMER_POLICY,
+    "recovery_sweep": [
+        (["dynamodb:Query", "dynamodb:UpdateItem"], ("table", "events")),
+        (["sqs:SendMessage", "sqs:GetQueueUrl"], ("queues",)),
+    ],
+    "sync_crm": [
+        (["dynamodb:Query"], ("table", "contacts")),
+        (["dynamodb:GetItem", "dynamodb:PutItem"], ("table", "schedules")),
+    ],
+}
+
+
+def _arns(target: tuple[str, ...], spec: dict[str, Any]) -> list[Any]:
+    """This stage's ARNs for a policy target (never a bare "*")."""
+    kind, *keys = target
+
+    def regional(service: str) -> str:
+        return f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:"
+
+    if kind == "table":
+        return [{"Fn::Sub": regional("dynamodb") + f"table/{resource_name(k)}{tail}"}
+                for k in keys for tail in ("", "/index/*")]
+    if kind == "queues":
+        return [{"Fn::Sub": regional("sqs") + resource_name(q) + tail}
+                for q in spec["queues"] for tail in ("", "-dlq")]
+    if kind == "object":
+        return [{"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{resource_name('documents')}/{keys[0]}"}]
+    if kind == "parameter":
+        return [{"Fn::Sub": regional("ssm") + f"parameter/fila/{stage()}/*"}]
+    if kind == "ses-identity":  # the sender's identity is configuration (EMAIL_FROM), not a resource here
+        return [{"Fn::Sub": regional("ses") + "identity/*"}]
+    raise ValueError(f"unknown policy target {target}")
+
+
+def policy_document(function: str, spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    spec = spec or resources()
+    logs = {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+                       f"/aws/lambda/{resource_name('')}*"}
+    statements = [{"Sid": "Logs", "Effect": "Allow", "Resource": [logs, {"Fn::Sub": logs["Fn::Sub"] + ":*"}],
+                   "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]}]
+    statements += [{"Sid": f"S{i}", "Effect": "Allow", "Action": actions, "Resource": _arns(target, spec)}
+                   for i, (actions, target) in enumerate(POLICIES[function])]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
 def merge_template(app: Chalice, spec: dict[str, Any] | None = None) -> dict[str, Any]:
     """The template given to ``chalice package --merge-template``."""
     spec = spec or resources()
     template: dict[str, Any] = {"Resources": resource_template(spec)}
     queue_keys = {resource_name(key): key for key in spec["queues"]}
+    functions = ["api_handler", *(source.name for source in app.event_sources)]
+    for function in functions:
+        role = "ApiHandlerRole" if function == "api_handler" else f"{to_cfn_resource_name(function)}Role"
+        template["Resources"][role] = {"Properties": {"Policies": [
+            {"PolicyName": f"{role}Policy", "PolicyDocument": policy_document(function, spec)}]}}
     for source in app.event_sources:
         if not isinstance(source, SQSEventConfig) or source.queue not in queue_keys:
             continue

@@ -59,7 +59,7 @@ class Fakes:
         fake = self.targets.get(parts[2] if len(parts) > 2 else "")
         rest = "/" + (parts[3] if len(parts) > 3 else "")
         method = environ["REQUEST_METHOD"]
-        body = environ["wsgi.input"].read()
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         if fake is None:
             return _reply(start_response, 404, {"error": "unknown fake target"})
         if rest == "/_received":

@@ -74,3 +74,17 @@ def test_every_handler_string_names_a_lambda_entry_point(template: dict[str, Any
         target = getattr(importlib.import_module(module), attr)
         if name != "APIHandler":
             assert isinstance(target, EventSourceHandler), name
+
+
+def test_every_function_has_its_own_least_privilege_role(template: dict[str, Any]) -> None:
+    from fila.deploy import POLICIES
+
+    roles = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::IAM::Role"}
+    for name, fn in _functions(template).items():
+        role = fn["Properties"]["Role"]["Fn::GetAtt"][0]
+        (policy,) = roles[role]["Properties"]["Policies"]
+        actions = {a for s in policy["PolicyDocument"]["Statement"] for a in s["Action"]}
+        assert not any("*" in a for a in actions), name
+        assert all(r != "*" for s in policy["PolicyDocument"]["Statement"] for r in s["Resource"]), name
+        assert len(actions) > 3, f"{name} has only {actions}"
+    assert len(roles) == len(POLICIES)
