@@ -46,6 +46,7 @@ def resource_template(spec: dict[str, Any] | None = None) -> dict[str, Any]:
             "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]},
                               "maxReceiveCount": cfg["max_receive_count"]},
         }}
+    out.update(alarms(spec))
     for key, cfg in spec["tables"].items():
         attributes = dict(cfg["key"])
         for keys in cfg["indexes"].values():
@@ -150,6 +151,31 @@ def policy_document(function: str, spec: dict[str, Any] | None = None) -> dict[s
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+OLDEST_MESSAGE_ALARM_SECONDS = 600
+LOG_RETENTION_DAYS = {"dev": 14, "prod": 90}
+
+
+def alarms(spec: dict[str, Any]) -> dict[str, Any]:
+    """What an on-call engineer wants paged on: anything in a DLQ, and a lane that stopped draining."""
+    out: dict[str, Any] = {}
+    for key in spec["queues"]:
+        for suffix, metric, threshold, text in (
+                ("-dlq", "ApproximateNumberOfMessagesVisible", 0, "has messages: jobs failed for good"),
+                ("", "ApproximateAgeOfOldestMessage", OLDEST_MESSAGE_ALARM_SECONDS,
+                 f"oldest message over {OLDEST_MESSAGE_ALARM_SECONDS} s: consumers are not keeping up")):
+            name = resource_name(key + suffix)
+            out[logical_id("Alarm", f"{key}{suffix}-{'depth' if suffix else 'age'}")] = {
+                "Type": "AWS::CloudWatch::Alarm", "Properties": {
+                    "AlarmName": f"{name}-{'depth' if suffix else 'oldest-age'}",
+                    "AlarmDescription": f"{name} {text}",
+                    "Namespace": "AWS/SQS", "MetricName": metric,
+                    "Dimensions": [{"Name": "QueueName", "Value": name}],
+                    "Statistic": "Maximum", "Period": 60, "EvaluationPeriods": 1,
+                    "Threshold": threshold, "ComparisonOperator": "GreaterThanThreshold",
+                    "TreatMissingData": "notBreaching"}}
+    return out
+
+
 def merge_template(app: Chalice, spec: dict[str, Any] | None = None) -> dict[str, Any]:
     """The template given to ``chalice package --merge-template``."""
     spec = spec or resources()
@@ -157,18 +183,24 @@ def merge_template(app: Chalice, spec: dict[str, Any] | None = None) -> dict[str
     queue_keys = {resource_name(key): key for key in spec["queues"]}
     functions = ["api_handler", *(source.name for source in app.event_sources)]
     for function in functions:
-        role = "ApiHandlerRole" if function == "api_handler" else f"{to_cfn_resource_name(function)}Role"
+        logical = "APIHandler" if function == "api_handler" else to_cfn_resource_name(function)
+        role = "ApiHandlerRole" if function == "api_handler" else f"{logical}Role"
         template["Resources"][role] = {"Properties": {"Policies": [
             {"PolicyName": f"{role}Policy", "PolicyDocument": policy_document(function, spec)}]}}
+        # Named functions, so their log groups (and the roles' log permissions) are this stage's own.
+        template["Resources"].setdefault(logical, {}).setdefault("Properties", {})["FunctionName"] = \
+            resource_name(function.replace("_", "-"))
+        template["Resources"][f"{logical}Logs"] = {"Type": "AWS::Logs::LogGroup", "Properties": {
+            "LogGroupName": f"/aws/lambda/{resource_name(function.replace('_', '-'))}",
+            "RetentionInDays": LOG_RETENTION_DAYS.get(stage(), 30)}}
     for source in app.event_sources:
         if not isinstance(source, SQSEventConfig) or source.queue not in queue_keys:
             continue
         function = to_cfn_resource_name(source.name)
-        template["Resources"][function] = {
-            "DependsOn": [logical_id("Queue", queue_keys[source.queue])],
-            "Properties": {"Events": {f"{function}SqsEventSource": {"Properties": {
-                "FunctionResponseTypes": ["ReportBatchItemFailures"]}}}},
-        }
+        merged = template["Resources"].setdefault(function, {})
+        merged["DependsOn"] = [logical_id("Queue", queue_keys[source.queue])]
+        merged.setdefault("Properties", {})["Events"] = {f"{function}SqsEventSource": {"Properties": {
+            "FunctionResponseTypes": ["ReportBatchItemFailures"]}}}
     return template
 
 

@@ -88,3 +88,22 @@ def test_every_function_has_its_own_least_privilege_role(template: dict[str, Any
         assert all(r != "*" for s in policy["PolicyDocument"]["Statement"] for r in s["Resource"]), name
         assert len(actions) > 3, f"{name} has only {actions}"
     assert len(roles) == len(POLICIES)
+
+
+def test_alarms_for_dlq_depth_and_oldest_message_age_on_every_queue(template: dict[str, Any]) -> None:
+    alarms = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    by_queue = {(a["Dimensions"][0]["Value"], a["MetricName"]): a for a in alarms}
+    for queue in resources()["queues"]:
+        depth = by_queue[(f"fila-dev-{queue}-dlq", "ApproximateNumberOfMessagesVisible")]
+        assert depth["Threshold"] == 0 and depth["ComparisonOperator"] == "GreaterThanThreshold"
+        age = by_queue[(f"fila-dev-{queue}", "ApproximateAgeOfOldestMessage")]
+        assert age["Threshold"] > 0
+
+
+def test_functions_are_named_for_their_stage_with_retained_logs(template: dict[str, Any]) -> None:
+    groups = {r["Properties"]["LogGroupName"]: r["Properties"] for r in template["Resources"].values()
+              if r["Type"] == "AWS::Logs::LogGroup"}
+    for name, fn in _functions(template).items():
+        function_name = fn["Properties"]["FunctionName"]
+        assert function_name.startswith("fila-dev-"), name
+        assert groups[f"/aws/lambda/{function_name}"]["RetentionInDays"] == 14
