@@ -14,13 +14,13 @@ from typing import Any
 from chalice import Blueprint
 from chalice.app import SQSEvent
 
-from chalicelib import handlers, worker
+import chalicelib.handlers  # noqa: F401 - registers the job handlers
+from chalicelib import worker
 from chalicelib.dispatch import take_event
 from chalicelib.logs import logger
 from chalicelib.settings import resource_key, resource_name
 
 blueprint = Blueprint(__name__)
-__all__ = ["handlers"]  # imported for its registrations
 
 
 @dataclass(frozen=True)

@@ -71,11 +71,8 @@ class Scheduler:
         for schedule in self.schedules.values():
             if now >= schedule.next_fire:
                 boundary = schedule.next_fire
-                schedule.next_fire = schedule.rule.next_after(max(now, boundary))
-                if isinstance(schedule.rule, Rate):  # rates keep their phase
-                    schedule.next_fire = boundary
-                    while schedule.next_fire <= now:
-                        schedule.next_fire = schedule.rule.next_after(schedule.next_fire)
+                while schedule.next_fire <= now:  # a clock that jumped fires once, not per boundary
+                    schedule.next_fire = schedule.rule.next_after(schedule.next_fire)
                 schedule.last_fire = boundary
                 self._fire(schedule, boundary)
                 fired.append(schedule.name)
