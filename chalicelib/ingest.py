@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from chalice import Blueprint, Response
 
-from chalicelib import credentials, queues
+from chalicelib import credentials, metrics, queues
 from chalicelib.errors import (
     FilaError,
     InvalidPayload,
@@ -44,18 +45,33 @@ KEPT_HEADERS = (
 @blueprint.route("/webhooks/{source}", methods=["POST"], content_types=["*/*"])
 def receive(source: str) -> Response:
     request = blueprint.current_request
+    started = time.perf_counter()
     try:
         raw = request.raw_body
         body = raw if isinstance(raw, bytes) else raw.encode()
         ack = accept(source, request.headers, body, store=events)
     except FilaError as err:
         logger.info("webhook rejected", extra={"source": source[:32], "outcome": err.code})
+        metrics.record({"source": source if source in SCHEMES else "unknown", "outcome": err.code},
+                       count="Webhooks")
         return error_response(err)
-    return json_response(200, ack)
+    metrics.record({"source": source, "outcome": ack.outcome}, count="Webhooks",
+                   milliseconds={"AckLatency": (time.perf_counter() - started) * 1000})
+    return json_response(200, ack.body())
+
+
+@dataclass(frozen=True)
+class Ack:
+    event_id: str
+    duplicate: bool
+    outcome: str  # accepted | accepted-not-queued | duplicate (logs and metrics)
+
+    def body(self) -> dict[str, Any]:
+        return {"received": True, "event_id": self.event_id, "duplicate": self.duplicate}
 
 
 def accept(source: str, headers: Mapping[str, str], body: bytes, *, store: EventStore,
-           now: float | None = None) -> dict[str, Any]:
+           now: float | None = None) -> Ack:
     """Verify, store and enqueue one delivery; the ack body, or a FilaError saying why not."""
     scheme = SCHEMES.get(source)
     if scheme is None:
@@ -87,7 +103,7 @@ def accept(source: str, headers: Mapping[str, str], body: bytes, *, store: Event
         outcome = _enqueue(event, route.lane)
     logger.info("webhook", extra={"source": source, "event_id": event_id, "event_type": event_type,
                                   "outcome": outcome, "bytes": len(body)})
-    return {"received": True, "event_id": event_id, "duplicate": not first}
+    return Ack(event_id, duplicate=not first, outcome=outcome)
 
 
 def _enqueue(event: Event, lane: str) -> str:

@@ -22,7 +22,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import aws, queues
+from chalicelib import aws, metrics, queues
 from chalicelib.jobs import (
     COMPLETED,
     DELAYED,
@@ -111,10 +111,12 @@ def run(delivery: Delivery, remaining_ms: float, now: float | None = None) -> bo
         if isinstance(err, Permanent) or job.attempts_made >= job.options.attempts:
             _fail(job, delivery, err, trace, time.time())
             logger.warning("job failed", extra={**log, "error": type(err).__name__})
+            metrics.record({"job": job.name, "outcome": "failed"}, count="Jobs")
             return True
         delay = err.seconds if isinstance(err, RetryAfter) else job.options.backoff.seconds(job.attempts_made)
         jobs.settle(job, DELAYED, attempt=_attempt(job, err, trace), now=time.time())
         logger.info("job retry", extra={**log, "error": type(err).__name__, "delay": delay})
+        metrics.record({"job": job.name, "outcome": "retried"}, count="Jobs")
         return later(delivery, delay, now)
     if not jobs.settle(job, COMPLETED, result=result, keep=job.options.keep_completed, now=time.time()):
         logger.warning("job completed after its claim was lost", extra=log)
@@ -122,6 +124,7 @@ def run(delivery: Delivery, remaining_ms: float, now: float | None = None) -> bo
     for hook in HOOKS:
         hook.completed(job, [child for child in children if child.created])
     logger.info("job completed", extra=log)
+    metrics.record({"job": job.name, "outcome": "completed"}, count="Jobs")
     return True
 
 

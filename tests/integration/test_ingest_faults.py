@@ -102,7 +102,7 @@ def test_eight_concurrent_deliveries_of_one_event_store_and_queue_it_once(emulat
         t.start()
     for t in threads:
         t.join()
-    assert sorted(a["duplicate"] for a in acks) == [False] + [True] * 7
+    assert sorted(a.duplicate for a in acks) == [False] + [True] * 7
     assert len(emulated.events()) == 1 and len(emulated.all_messages()) == 1
 
 
