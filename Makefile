@@ -8,7 +8,7 @@ STAGE  ?= dev
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint package clean browser
+.PHONY: run test lint package deploy clean browser
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ lint: $(STAMP)
 
 package: $(STAMP)
 	$(BIN)/fila package --stage $(STAGE)
+
+# make deploy STAGE=dev BUCKET=<an S3 bucket of yours for artifacts>; needs AWS credentials.
+deploy: $(STAMP)
+	$(BIN)/fila deploy --stage $(STAGE) --bucket $(BUCKET)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -144,6 +144,16 @@ def _package(args: argparse.Namespace) -> int:
     return 0
 
 
+def _deploy(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from fila.deploy import deploy
+
+    result = deploy(args.stage, args.bucket, Path(args.out or f"build/{args.stage}"), dry_run=args.dry_run)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("FILA_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -200,6 +210,13 @@ def main(argv: list[str] | None = None) -> int:
     pkg.add_argument("--stage", default="dev")
     pkg.add_argument("--out", default=None, help="output folder (default build/<stage>)")
     pkg.set_defaults(func=_package)
+
+    dep = commands.add_parser("deploy", help="package and deploy stack fila-<stage> with CloudFormation")
+    dep.add_argument("--stage", default="dev")
+    dep.add_argument("--bucket", required=True, help="an S3 bucket of yours for the code and template")
+    dep.add_argument("--out", default=None, help="build folder (default build/<stage>)")
+    dep.add_argument("--dry-run", action="store_true", help="package and show the plan; change nothing")
+    dep.set_defaults(func=_deploy)
 
     args = parser.parse_args(argv)
     from fila.admin_client import AdminError

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -220,3 +221,45 @@ def package(stage: str, out: Path) -> Path:
         check=True, env=env,
     )
     return out / "package" / "sam.json"
+
+
+def deploy(stage_name: str, bucket: str, out: Path, dry_run: bool = False) -> dict[str, Any]:
+    """Package, upload the code and template to ``bucket``, and create or update stack fila-<stage>
+    through a change set (CAPABILITY_AUTO_EXPAND for the SAM transform, CAPABILITY_IAM for the roles)."""
+    import hashlib
+
+    import boto3
+
+    template_path = package(stage_name, out)
+    template = json.loads(template_path.read_text())
+    code = template_path.parent / "deployment.zip"
+    digest = hashlib.sha256(code.read_bytes()).hexdigest()[:16]
+    code_key = f"fila/{stage_name}/{digest}.zip"
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = f"s3://{bucket}/{code_key}"
+    body = json.dumps(template).encode()
+    template_key = f"fila/{stage_name}/template-{hashlib.sha256(body).hexdigest()[:16]}.json"
+    stack = f"fila-{stage_name}"
+    plan = {"stack": stack, "code": f"s3://{bucket}/{code_key}", "template": f"s3://{bucket}/{template_key}"}
+    if dry_run:
+        return plan
+    s3, cfn = boto3.client("s3"), boto3.client("cloudformation")
+    s3.upload_file(str(code), bucket, code_key)
+    s3.put_object(Bucket=bucket, Key=template_key, Body=body)
+    url = f"https://s3.{s3.meta.region_name}.amazonaws.com/{bucket}/{template_key}"  # path style for CFN
+    try:
+        cfn.describe_stacks(StackName=stack)
+        kind = "UPDATE"
+    except cfn.exceptions.ClientError:
+        kind = "CREATE"
+    change_set = cfn.create_change_set(
+        StackName=stack, ChangeSetName=f"fila-{digest}-{int(time.time())}", TemplateURL=url,
+        ChangeSetType=kind,
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+        Tags=[{"Key": "project", "Value": "fila"}, {"Key": "stage", "Value": stage_name}])["Id"]
+    cfn.get_waiter("change_set_create_complete").wait(ChangeSetName=change_set, StackName=stack)
+    cfn.execute_change_set(ChangeSetName=change_set, StackName=stack)
+    cfn.get_waiter(f"stack_{kind.lower()}_complete").wait(StackName=stack)
+    outputs = cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    return {**plan, "change": kind.lower(), "outputs": {o["OutputKey"]: o["OutputValue"] for o in outputs}}

@@ -107,3 +107,22 @@ def test_functions_are_named_for_their_stage_with_retained_logs(template: dict[s
         function_name = fn["Properties"]["FunctionName"]
         assert function_name.startswith("fila-dev-"), name
         assert groups[f"/aws/lambda/{function_name}"]["RetentionInDays"] == 14
+
+
+def test_every_schedule_is_an_eventbridge_rule_with_its_expression(template: dict[str, Any]) -> None:
+    schedules = {name: event["Properties"]["Schedule"] for name, fn in _functions(template).items()
+                 for event in fn["Properties"].get("Events", {}).values() if event["Type"] == "Schedule"}
+    assert schedules == {"RecoverySweep": "rate(1 minute)", "SyncCrm": "cron(0 * * * ? *)"}
+
+
+def test_deploy_dry_run_packages_and_names_the_stack_and_artifacts(tmp_path: Path) -> None:
+    out = subprocess.run([str(BIN / "fila"), "deploy", "--stage", "prod", "--bucket", "my-artifacts", "--dry-run",
+                          "--out", str(tmp_path)], capture_output=True, text=True, check=True)
+    plan = json.loads(out.stdout[out.stdout.index("{"):])
+    assert plan["stack"] == "fila-prod"
+    assert plan["code"].startswith("s3://my-artifacts/fila/prod/") and plan["code"].endswith(".zip")
+    assert plan["template"].startswith("s3://my-artifacts/fila/prod/template-")
+    template = json.loads((tmp_path / "package" / "sam.json").read_text())
+    reserved = {k: v["Properties"].get("ReservedConcurrentExecutions") for k, v in template["Resources"].items()
+                if v["Type"] == "AWS::Serverless::Function" and k.startswith("Consume")}
+    assert reserved == {"ConsumeHigh": 20, "ConsumeDefault": 10, "ConsumeEmail": 5, "ConsumeMaintenance": 2}
