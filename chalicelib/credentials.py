@@ -23,13 +23,14 @@ LOCAL_DEFAULTS = {
 }
 REFRESH_SECONDS = 300
 
+clock = time.monotonic  # replaceable in tests
 _cache: dict[str, tuple[float, tuple[str, ...]]] = {}
 _lock = threading.Lock()
 
 
 def secrets(name: str) -> tuple[str, ...]:
     """Every currently valid value of a secret (rotation: any one verifies)."""
-    now = time.monotonic()
+    now = clock()
     hit = _cache.get(name)
     if hit is not None and now - hit[0] < REFRESH_SECONDS:
         return hit[1]
