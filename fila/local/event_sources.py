@@ -91,9 +91,7 @@ class SqsEventSource:
         self.free = threading.Semaphore(self.concurrency)
         self.batches: queue.Queue[list[dict[str, Any]] | None] = queue.Queue()
         self.threads: list[threading.Thread] = []
-        self.active = 0
-        self.peak_active = 0
-        self.invocations = 0
+        self.active = 0  # invocations running now (a lower lane gives way while this is > 0)
         self._count_lock = threading.Lock()
 
     def start(self) -> None:
@@ -168,8 +166,6 @@ class SqsEventSource:
         context = LambdaContext(self.name, 512, max_runtime_ms=self.timeout_seconds * 1000)
         with self._count_lock:
             self.active += 1
-            self.invocations += 1
-            self.peak_active = max(self.peak_active, self.active)
         try:
             response = self.handler(event, context)
         except Exception:
