@@ -11,7 +11,10 @@ import os
 import threading
 import time
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from chalicelib import aws
+from chalicelib.errors import Unavailable
 from chalicelib.settings import settings
 
 LOCAL_DEFAULTS = {
@@ -35,7 +38,11 @@ def secrets(name: str) -> tuple[str, ...]:
     if hit is not None and now - hit[0] < REFRESH_SECONDS:
         return hit[1]
     with _lock:
-        values = tuple(v.strip() for v in _read(name).split(",") if v.strip())
+        try:
+            raw = _read(name)
+        except (BotoCoreError, ClientError) as err:  # missing or unreachable: say so, retryably
+            raise Unavailable(f"the {name} secret cannot be read") from err
+        values = tuple(v.strip() for v in raw.split(",") if v.strip())
         _cache[name] = (now, values)
     return values
 
