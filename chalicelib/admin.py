@@ -12,6 +12,7 @@ import hmac
 import json
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -22,14 +23,19 @@ from chalicelib import aws, credentials, dispatch, operations, queues
 from chalicelib.consumer import CONSUMERS
 from chalicelib.errors import FilaError, InvalidPayload, NotFound, Unauthorized, error_response, json_response
 from chalicelib.jobs import Job, jobs
-from chalicelib.schedules import SYNC_CRM, runs, sync_crm
+from chalicelib.schedules import HOURLY, SYNC_CRM, runs, sync_crm
 from chalicelib.settings import settings
 from chalicelib.store import events
-from chalicelib.sweep import sweep
+from chalicelib.sweep import EVERY_MINUTE, sweep
 
 blueprint = Blueprint(__name__)
 PAGE = Path(__file__).with_name("dashboard.html")
-SCHEDULES = {SYNC_CRM: ("cron(0 * * * ? *)", sync_crm), "recovery-sweep": ("rate(1 minute)", None)}
+# name -> (its EventBridge expression, what "run now" runs and the run id it reports)
+SCHEDULES: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
+    SYNC_CRM: (HOURLY.to_string(), lambda: {"run_id": sync_crm()["run_id"]}),
+    "recovery-sweep": (EVERY_MINUTE.to_string(),
+                       lambda: {"run_id": f"run#{uuid.uuid4().hex[:8]}", "enqueued": sweep()}),
+}
 
 
 def _authorized() -> None:
@@ -168,7 +174,7 @@ def peek_dlq(name: str) -> dict[str, Any]:
 @api("/schedules")
 def list_schedules() -> dict[str, Any]:
     return {"schedules": [{"name": name, "expression": expression,
-                           "runs": runs(name, limit=5) if name == SYNC_CRM else []}
+                           "runs": runs(name, limit=5)}
                           for name, (expression, _) in SCHEDULES.items()]}
 
 
@@ -176,9 +182,7 @@ def list_schedules() -> dict[str, Any]:
 def run_schedule(name: str) -> dict[str, Any]:
     if name not in SCHEDULES:
         raise NotFound(f"no schedule {name!r}; expected one of {sorted(SCHEDULES)}")
-    if name == SYNC_CRM:
-        return {"run_id": sync_crm()["run_id"]}
-    return {"run_id": f"run#{uuid.uuid4().hex[:8]}", "enqueued": sweep()}
+    return SCHEDULES[name][1]()
 
 
 @api("/local/outbox")

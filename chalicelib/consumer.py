@@ -55,9 +55,8 @@ def process(record: dict[str, Any], remaining_ms: float) -> bool:
     if kind == "job" and isinstance(message.get("job_id"), str):
         attributes = record.get("attributes", {})
         return worker.run(worker.Delivery(
-            message_id=record["messageId"], receipt_handle=record["receiptHandle"], body=message, queue=queue,
-            sent_at=int(attributes.get("SentTimestamp", "0")) / 1000,
-            receive_count=int(attributes.get("ApproximateReceiveCount", "1"))), remaining_ms)
+            receipt_handle=record["receiptHandle"], body=message, queue=queue,
+            sent_at=int(attributes.get("SentTimestamp", "0")) / 1000), remaining_ms)
     worker.to_dlq(queue, {"kind": "poison", "body": record["body"][:200_000]},
                   "the message is not a fila event or job message")
     logger.warning("poison message moved to the DLQ",

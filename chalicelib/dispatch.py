@@ -99,7 +99,7 @@ class EventProgress(worker.Hooks):
     """The event's status follows its jobs (atomic counters on the event item)."""
 
     def claimed(self, job: Job) -> None:
-        if job.event_key:
+        if job.event_key and job.attempts_made == 1:  # a retry finds the event processing already
             events.job_started(job.event_key)
 
     def completed(self, job: Job, children: list[Job]) -> None:

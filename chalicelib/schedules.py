@@ -93,6 +93,9 @@ def sync_crm() -> dict[str, Any]:
     return outcome
 
 
-@blueprint.schedule(Cron(0, "*", "*", "*", "?", "*"), name="sync_crm")
+HOURLY = Cron(0, "*", "*", "*", "?", "*")
+
+
+@blueprint.schedule(HOURLY, name="sync_crm")
 def sync_crm_hourly(event: Any) -> dict[str, Any]:
     return sync_crm()

@@ -45,6 +45,9 @@ def sweep(now: float | None = None) -> int:
     return enqueued
 
 
-@blueprint.schedule(Rate(1, unit=Rate.MINUTES), name="recovery_sweep")
+EVERY_MINUTE = Rate(1, unit=Rate.MINUTES)
+
+
+@blueprint.schedule(EVERY_MINUTE, name="recovery_sweep")
 def recovery_sweep(event: Any) -> dict[str, int]:
     return {"enqueued": sweep()}

@@ -63,8 +63,8 @@ def restart(job_id: str, now: float) -> bool:
     if not jobs.reset_failed(job_id, now):
         return False
     job = jobs.get(job_id)
-    for hook in HOOKS:
-        if job is not None:
+    if job is not None:
+        for hook in HOOKS:
             hook.restarted(job)
     return True
 
@@ -73,12 +73,10 @@ def restart(job_id: str, now: float) -> bool:
 class Delivery:
     """One SQS record as the consumer sees it."""
 
-    message_id: str
     receipt_handle: str
     body: dict[str, Any]
     queue: str  # key in infra/resources.json
     sent_at: float  # epoch seconds
-    receive_count: int
 
 
 def run(delivery: Delivery, remaining_ms: float, now: float | None = None) -> bool:
@@ -95,7 +93,7 @@ def run(delivery: Delivery, remaining_ms: float, now: float | None = None) -> bo
         return _unclaimable(delivery, str(body["job_id"]), now)
     log = {"job_id": job.job_id, "job": job.name, "attempt": job.attempts_made, "event_key": job.event_key}
     if job.attempts_made > job.options.attempts:  # the last attempt's worker died mid-run
-        _fail(job, delivery, RuntimeError("the worker stopped during the last attempt"), "", now)
+        _fail(job, RuntimeError("the worker stopped during the last attempt"), "", now)
         return True
     for hook in HOOKS:
         hook.claimed(job)
@@ -109,7 +107,7 @@ def run(delivery: Delivery, remaining_ms: float, now: float | None = None) -> bo
     except Exception as err:
         trace = "".join(traceback.format_exception(err)[-TRACE_LINES:])
         if isinstance(err, Permanent) or job.attempts_made >= job.options.attempts:
-            _fail(job, delivery, err, trace, time.time())
+            _fail(job, err, trace, time.time())
             logger.warning("job failed", extra={**log, "error": type(err).__name__})
             metrics.record({"job": job.name, "outcome": "failed"}, count="Jobs")
             return True
@@ -159,7 +157,7 @@ def _attempt(job: Job, err: BaseException, trace: str) -> dict[str, Any]:
             "message": str(err)[:2000], "traceback": trace[-8000:]}
 
 
-def _fail(job: Job, delivery: Delivery, err: BaseException, trace: str, now: float) -> None:
+def _fail(job: Job, err: BaseException, trace: str, now: float) -> None:
     attempt = _attempt(job, err, trace)
     reason = f"{attempt['error_type']}: {attempt['message']}"[:500]
     to_dlq(job.queue, {"kind": "job", "job_id": job.job_id, "name": job.name, "redrive": True,

@@ -28,7 +28,7 @@ def call(client: Client, method: str, path: str, headers: dict[str, str] | None 
 
 
 def work(job: Job) -> None:
-    run(Delivery("m", "rh", {"kind": "job", "job_id": job.job_id}, job.queue, 0, 1), 1_000)
+    run(Delivery("rh", {"kind": "job", "job_id": job.job_id}, job.queue, 0), 1_000)
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nope"}, {"Authorization": "fila-local-admin"},

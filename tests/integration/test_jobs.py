@@ -17,7 +17,7 @@ import app as fila
 from chalicelib import aws, operations, queues, worker
 from chalicelib import jobs as jobs_module
 from chalicelib.backoff import exponential, fixed
-from chalicelib.jobs import HANDLERS, Job, Permanent, RetryAfter, enqueue, handler, jobs
+from chalicelib.jobs import Job, Permanent, RetryAfter, enqueue, handler, jobs
 from fila.local.event_sources import SqsEventSource, lambda_record
 from fila.local.workers import give_way
 
@@ -200,8 +200,7 @@ def _received_copy(body: dict[str, Any]) -> worker.Delivery:
     sqs, url = boto3.client("sqs"), queues.queue_url("default")
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
     (m,) = sqs.receive_message(QueueUrl=url, AttributeNames=["All"], VisibilityTimeout=30)["Messages"]
-    return worker.Delivery(m["MessageId"], m["ReceiptHandle"], body, "default",
-                           int(m["Attributes"]["SentTimestamp"]) / 1000, 1)
+    return worker.Delivery(m["ReceiptHandle"], body, "default", int(m["Attributes"]["SentTimestamp"]) / 1000)
 
 
 def test_a_delay_beyond_sqs_limits_is_honoured_on_an_injectable_clock(consumers: Consumers) -> None:
@@ -303,7 +302,7 @@ def test_a_retried_parent_never_creates_a_second_child(stage: str, monkeypatch: 
         return real_settle(job, status, **kw)
 
     monkeypatch.setattr(jobs, "settle", crash_once)
-    delivery = worker.Delivery("m", "rh", {"kind": "job", "job_id": parent.job_id}, "default", time.time(), 1)
+    delivery = worker.Delivery("rh", {"kind": "job", "job_id": parent.job_id}, "default", time.time())
     with pytest.raises(ConnectionError):
         worker.run(delivery, 1_000)
     assert worker.run(delivery, 1_000, now=time.time() + 10) is True  # the lock expired; the retry runs
@@ -316,7 +315,7 @@ def test_expired_records_disappear_from_listings(stage: str) -> None:
     short = enqueue("test-ok", {}, keep_completed=1)
     kept = enqueue("test-ok", {})
     for job in (short, kept):
-        worker.run(worker.Delivery("m", "rh", {"kind": "job", "job_id": job.job_id}, "default", time.time(), 1), 1_000)
+        worker.run(worker.Delivery("rh", {"kind": "job", "job_id": job.job_id}, "default", time.time()), 1_000)
     listed = {j.job_id for j in jobs.page(status="completed", now=time.time())[0]}
     assert listed == {short.job_id, kept.job_id}
     later = {j.job_id for j in jobs.page(status="completed", now=time.time() + 5)[0]}
@@ -385,7 +384,3 @@ def test_attempts_stay_below_sqs_max_receive_count() -> None:
     assert all(q["max_receive_count"] > jobs_module.MAX_ATTEMPTS for q in resources()["queues"].values())
     with pytest.raises(ValueError):
         enqueue("test-ok", {}, attempts=jobs_module.MAX_ATTEMPTS + 1)
-
-
-def test_handlers_registered_here_are_only_the_tests() -> None:
-    assert {"test-ok", "test-email"} <= set(HANDLERS)

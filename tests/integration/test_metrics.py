@@ -41,7 +41,7 @@ def test_acks_duplicates_and_rejects_by_code(client: Client, capsys: pytest.Capt
 def test_job_successes_retries_and_failures(stage: str, capsys: pytest.CaptureFixture[str]) -> None:
     for data in ({}, {"fail": True}):
         job = enqueue("metrics-test", data)
-        run(Delivery("m", "rh", {"kind": "job", "job_id": job.job_id}, job.queue, 0, 1), 1_000)
+        run(Delivery("rh", {"kind": "job", "job_id": job.job_id}, job.queue, 0), 1_000)
     lines = emf(capsys.readouterr().out)
     assert [(m["job"], m["outcome"], m["Jobs"]) for m in lines] == [
         ("metrics-test", "completed", [1.0]), ("metrics-test", "failed", [1.0])]
