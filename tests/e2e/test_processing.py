@@ -59,9 +59,9 @@ def payment(email: str, amount: int = 4200) -> dict[str, Any]:
 def pdf_text(pdf: bytes) -> str:
     """Every text-drawing stream of the PDF, inflated (fpdf2 compresses page content)."""
     chunks = []
-    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
-        try:
-            chunks.append(zlib.decompress(stream).decode("latin-1"))
+    for stream in re.findall(rb"stream\r?\n(.*?)endstream", pdf, re.S):
+        try:  # the end-of-line before "endstream" may or may not belong to the data: a decompressobj
+            chunks.append(zlib.decompressobj().decompress(stream).decode("latin-1"))  # ignores the rest
         except zlib.error:
             chunks.append(stream.decode("latin-1"))
     return "\n".join(chunks)
