@@ -38,7 +38,7 @@ def _workers(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     from fila.local.stack import up
 
-    return up(port=args.port)
+    return up(port=args.port, fresh=args.fresh)
 
 
 def _api_url(args: argparse.Namespace) -> str:
@@ -162,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
 
     up = commands.add_parser("up", help="run the whole local stack (what `make run` calls)")
     up.add_argument("--port", type=int, default=None, help="API port (default $PORT or 8000)")
+    up.add_argument("--fresh", action="store_true",
+                    help="start the embedded emulator empty (forget the state saved by the last stop)")
     up.set_defaults(func=_up)
 
     api = commands.add_parser("serve-api", help="serve the Chalice app over HTTP (part of `fila up`)")

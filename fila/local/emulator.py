@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
@@ -52,13 +53,22 @@ def wait_listening(host: str, port: int, timeout: float, proc: subprocess.Popen[
         time.sleep(0.05)
 
 
-def start_moto(url: str, log: int | None = subprocess.DEVNULL) -> subprocess.Popen[bytes] | None:
-    """Start moto's server on ``url``; None if something already listens there (used as is)."""
+def state_file() -> Path | None:
+    """Where the embedded emulator keeps its state between runs: ``$FILA_STATE_DIR/emulator.pickle``
+    (default ``.fila``, beside the checkout); ``FILA_STATE_DIR=`` (empty) keeps nothing."""
+    folder = os.environ.get("FILA_STATE_DIR", ".fila")
+    return Path(folder).resolve() / "emulator.pickle" if folder else None
+
+
+def start_moto(url: str, log: int | None = subprocess.DEVNULL, state: Path | None = None
+               ) -> subprocess.Popen[bytes] | None:
+    """Start moto's server on ``url`` (restoring and saving ``state``, if given); None if something
+    already listens there (used as is)."""
     host, port = host_port(url)
     if listening(host, port):
         return None
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fila.local.moto_server", host, str(port)],
+        [sys.executable, "-m", "fila.local.moto_server", host, str(port), *([str(state)] if state else [])],
         stdout=log, stderr=log, start_new_session=True,
     )
     wait_listening(host, port, timeout=30, proc=proc)

@@ -127,8 +127,10 @@ class SqsEventSource:
                 continue
             if messages and not self.stopping.is_set():
                 self.batches.put(messages)
-            else:
-                self.free.release()
+                continue
+            self.free.release()
+            if messages:  # received as we stop: give them back now, not after their visibility timeout
+                self.release(messages)
 
     def _invoker(self) -> None:
         while (messages := self.batches.get()) is not None:
@@ -148,7 +150,8 @@ class SqsEventSource:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            messages += self._receive(min(int(left + 0.999), 20), self.batch_size - len(messages))
+            wait = min(int(left + 0.999), self.wait_seconds)
+            messages += self._receive(wait, self.batch_size - len(messages))
         return messages
 
     def _receive(self, wait: int, wanted: int) -> list[dict[str, Any]]:
@@ -160,6 +163,16 @@ class SqsEventSource:
             MessageAttributeNames=["All"],
         )
         return list(response.get("Messages", []))
+
+    def release(self, messages: list[dict[str, Any]]) -> None:
+        try:
+            for start in range(0, len(messages), ONE_RECEIVE_MAX):
+                self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for n, m in enumerate(messages[start:start + ONE_RECEIVE_MAX])])
+        except Exception:
+            log.exception("%s: could not give back %d messages; they return after their visibility timeout",
+                          self.name, len(messages))
 
     def invoke(self, messages: list[dict[str, Any]]) -> None:
         event = {"Records": [lambda_record(m, self.queue_arn, self.region) for m in messages]}

@@ -9,27 +9,51 @@ with waitress, listing the folder once, reading the retention period directly an
 visibility from ``time.time()`` leave the emulator's behaviour unchanged and multiply its
 throughput (measured in BENCHMARKS.md).
 
-    python -m fila.local.moto_server HOST PORT
+With a state file it starts from the state saved there and saves its state there when it is
+stopped (SIGTERM or SIGINT): see fila.local.snapshot.
+
+    python -m fila.local.moto_server HOST PORT [STATE_FILE]
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
+from fila.local import snapshot
 
-def main(host: str, port: int) -> None:
+
+def main(host: str, port: int, state: Path | None = None) -> None:
     os.environ.setdefault("MOTO_PORT", str(port))
     from moto import backends
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-    from waitress import serve
+    from waitress import create_server
 
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules  # the folder does not change while we run
     _fast_sqs_scans()
-    serve(DomainDispatcherApplication(create_backend_app), host=host, port=port, threads=64,
-          ident="moto", _quiet=True, max_request_body_size=64 * 1024 * 1024)
+    if state is not None and (services := snapshot.load(state)):
+        print(f"fila: emulator state restored from {state.name} ({services} services)", flush=True)
+    server = create_server(DomainDispatcherApplication(create_backend_app), host=host, port=port,
+                           threads=64, ident="moto", max_request_body_size=64 * 1024 * 1024)
+
+    def stop(*_: Any) -> None:
+        raise SystemExit(0)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+    try:
+        server.run()
+    finally:
+        if state is not None:
+            started = time.monotonic()
+            size = snapshot.save(state)
+            print(f"fila: emulator state saved to {state.name} ({size / 1e6:.1f} MB, "
+                  f"{time.monotonic() - started:.2f}s)", flush=True)
 
 
 def _fast_sqs_scans() -> None:
@@ -51,4 +75,4 @@ def _fast_sqs_scans() -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]) if len(sys.argv) > 3 else None)

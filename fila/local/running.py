@@ -40,18 +40,21 @@ class Stack:
         self.aws = f"http://127.0.0.1:{self.aws_port}"
         self.log = tempfile.NamedTemporaryFile(prefix="fila-up-", suffix=".log", delete=False)  # noqa: SIM115
         self.env = {**os.environ, "PORT": str(self.port), "AWS_ENDPOINT_URL": self.aws,
-                    "FILA_STAGE": "local", "POWERTOOLS_LOG_LEVEL": "WARNING", **env}
+                    "FILA_STAGE": "local", "POWERTOOLS_LOG_LEVEL": "WARNING",
+                    "FILA_STATE_DIR": tempfile.mkdtemp(prefix="fila-state-"), **env}
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 90) -> Stack:
-        self.proc = subprocess.Popen([sys.executable, "-m", "fila.cli", "up"], env=self.env,
+    def start(self, *args: str, timeout: float = 90) -> Stack:
+        """Start (or start again: same ports, same state folder) and wait until it is up."""
+        seen = len(self.output())
+        self.proc = subprocess.Popen([sys.executable, "-m", "fila.cli", "up", *args], env=self.env,
                                      stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, f"fila up exited:\n{self.output()}"
             try:
                 healthy = requests.get(self.base + "/health", timeout=1).status_code == 200
-                if healthy and "is up" in self.output():
+                if healthy and "is up" in self.output()[seen:]:
                     return self
             except requests.RequestException:
                 pass

@@ -2,7 +2,9 @@
 
 Processes: the AWS emulator (moto's server, unless an endpoint already listens), the API (waitress
 + Chalice) and the workers (SQS pollers, schedules, TTL). Each child is its own process group, so
-the stack stops them in order: API and workers first, the emulator last, all within 10 s.
+the stack stops them in order: API and workers first, the emulator last, all within 10 s. The
+emulator it started saves its state as it stops and restores it at the next start
+(fila.local.snapshot), so acknowledged events survive a restart; ``--fresh`` starts empty.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from fila.local import emulator
 from fila.local.provision import provision
 
 STOP_GRACE_SECONDS = 4.0
+EMULATOR_GRACE_SECONDS = 5.0  # it saves its state before it exits
 
 
 def _spawn(*args: str) -> subprocess.Popen[bytes]:
@@ -38,7 +41,7 @@ def _stop(proc: subprocess.Popen[bytes] | None, grace: float = STOP_GRACE_SECOND
         proc.wait()
 
 
-def up(host: str = "127.0.0.1", port: int | None = None) -> int:
+def up(host: str = "127.0.0.1", port: int | None = None, fresh: bool = False) -> int:
     port = port or int(os.environ.get("PORT", "8000"))
     os.environ["PORT"] = str(port)  # the fake CRM/Slack defaults live beside the API
     endpoint = emulator.endpoint()
@@ -49,7 +52,10 @@ def up(host: str = "127.0.0.1", port: int | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
 
     print(f"fila: AWS endpoint {endpoint}", flush=True)
-    moto = emulator.start_moto(endpoint)
+    state = emulator.state_file()
+    if fresh and state is not None:
+        state.unlink(missing_ok=True)
+    moto = emulator.start_moto(endpoint, log=None, state=state)
     print("fila: started moto's server there" if moto else "fila: using what already listens there",
           flush=True)
     children: list[subprocess.Popen[bytes]] = []
@@ -74,7 +80,7 @@ def up(host: str = "127.0.0.1", port: int | None = None) -> int:
     finally:
         for child in children:
             _stop(child)
-        _stop(moto)
+        _stop(moto, EMULATOR_GRACE_SECONDS)
         print("fila: stopped", flush=True)
 
 

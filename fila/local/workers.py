@@ -50,7 +50,8 @@ GIVES_WAY_TO = {"default": "high"}
 
 
 class Workers:
-    def __init__(self, loaded: LoadedApp, wait_seconds: int = 5) -> None:
+    def __init__(self, loaded: LoadedApp, wait_seconds: int = 2) -> None:
+        """``wait_seconds``: each long poll, shorter than the time ``stop`` gives the pollers."""
         app = loaded.app
         sqs = boto3.client("sqs")
         self.sources: dict[str, SqsEventSource] = {}

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import signal
 import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
 
 from fila.local.emulator import listening
 from fila.local.running import Stack, descendants
+from tests.e2e.test_ingest_e2e import event_status
+from tests.e2e.test_processing import deliver, payment, received, wait_for
+from tests.signing import stripe_delivery
 
 pytestmark = pytest.mark.e2e
 
@@ -50,3 +56,72 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_what_was_acknowledged_before_a_stop_is_still_processed_after_a_restart() -> None:
+    """The emulator saves its state when `fila up` stops and restores it at the next start."""
+    running = Stack().start()
+    try:
+        # update-crm is told to come back in 20 s: it waits in SQS, invisible, while the stack restarts
+        requests.post(f"{running.base}/_fakes/crm/_script", timeout=5,
+                      json={"responses": [{"status": 429, "retry_after": 20}]})
+        email = f"restart+{time.time_ns()}@example.com"
+        event_id = deliver(running, "stripe", *stripe_delivery(payment(email)))
+        job_id = f"stripe#{event_id}:update-crm"
+        wait_for(lambda: _job(running, job_id)["status"] == "delayed")
+        wait_for(lambda: _job(running, f"stripe#{event_id}:generate-invoice-pdf")["status"] == "completed")
+        assert event_status(running, "stripe", event_id) != "completed"
+        assert running.stop() < 10
+        assert "emulator state saved" in running.output()
+
+        running.start()  # same ports, same state folder; the fake CRM starts healthy
+        assert "emulator state restored" in running.output()
+        wait_for(lambda: event_status(running, "stripe", event_id) == "completed", timeout=60)
+        job = _job(running, job_id)
+        assert job["status"] == "completed" and len(job["history"]) >= 1  # the failure before the stop
+        crm = [r for r in received(running, "crm") if r["json"]["email"] == email]
+        assert [r["headers"]["idempotency-key"] for r in crm] == [job_id]
+        pdf = requests.get(f"{running.base}/admin/api/events/stripe/{event_id}", headers=ADMIN, timeout=5)
+        assert {j["name"]: j["status"] for j in pdf.json()["jobs"]}["send-receipt-email"] == "completed"
+        assert deliver(running, "stripe", *stripe_delivery(payment(email) | {"id": event_id})) == event_id
+        assert _job(running, job_id)["status"] == "completed"
+    finally:
+        running.stop()
+
+
+def test_fresh_forgets_the_saved_state(tmp_path: Path) -> None:
+    running = Stack(FILA_STATE_DIR=str(tmp_path)).start()
+    try:
+        event_id = deliver(running, "stripe", *stripe_delivery(payment("fresh@example.com")))
+        running.stop()
+        assert (tmp_path / "emulator.pickle").exists()
+        running.start()
+        assert _event(running, event_id).status_code == 200
+        running.stop()
+        running.start("--fresh")
+        assert _event(running, event_id).status_code == 404
+    finally:
+        running.stop()
+
+
+def test_an_unreadable_state_file_is_set_aside_and_the_emulator_starts_empty(tmp_path: Path) -> None:
+    (tmp_path / "emulator.pickle").write_bytes(b"not a pickle")
+    running = Stack(FILA_STATE_DIR=str(tmp_path)).start()
+    try:
+        assert "could not be loaded" in running.output()
+        assert (tmp_path / "emulator.unreadable").read_bytes() == b"not a pickle"
+    finally:
+        running.stop()
+    assert (tmp_path / "emulator.pickle").exists()  # saved afresh at the stop
+
+
+ADMIN = {"Authorization": "Bearer fila-local-admin"}
+
+
+def _event(stack: Stack, event_id: str) -> requests.Response:
+    return requests.get(f"{stack.base}/admin/api/events/stripe/{event_id}", headers=ADMIN, timeout=5)
+
+
+def _job(stack: Stack, job_id: str) -> dict[str, Any]:
+    response = requests.get(f"{stack.base}/admin/api/jobs/{quote(job_id, safe='')}", headers=ADMIN, timeout=5)
+    return dict(response.json()) if response.status_code == 200 else {"status": None}

@@ -194,3 +194,18 @@ def test_after_max_receive_count_sqs_moves_the_message_to_the_dlq(aws_endpoint: 
         harness.source.stop()
     assert len(harness.batches) == 2
     assert harness.depth() == 0
+
+
+def test_messages_received_as_it_stops_are_given_back_at_once(aws_endpoint: str) -> None:
+    h = Harness(visibility=120)
+    h.send(1)
+    source = h.start(batching_window=5)  # holds the message while it waits for a fuller batch
+    visible = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+
+    def attrs() -> dict[str, str]:
+        return dict(h.sqs.get_queue_attributes(QueueUrl=h.url, AttributeNames=visible)["Attributes"])
+
+    h.wait_for(lambda: attrs()["ApproximateNumberOfMessagesNotVisible"] == "1")
+    source.stop()
+    assert h.batches == []
+    assert attrs() == {"ApproximateNumberOfMessages": "1", "ApproximateNumberOfMessagesNotVisible": "0"}
