@@ -24,7 +24,8 @@ def take_event(message: dict[str, Any]) -> None:
 
     The counters are set before the jobs exist (a job may finish before this function returns), and
     the jobs are enqueued whenever the event is not finished: their ids are derived from the event,
-    so a message redelivered after a crash half-way completes the set instead of doubling it.
+    so a message redelivered after a crash half-way completes the set instead of doubling it, and
+    re-sends the message of any job never claimed (its first send may be what failed).
     """
     event = events.get(message["source"], message["event_id"])
     if event is None:
@@ -38,7 +39,7 @@ def take_event(message: dict[str, Any]) -> None:
         events.start_jobs(event.key, len(route.jobs))
     elif event.status in (COMPLETED, IGNORED):
         return
-    _enqueue_jobs(event, route, prefix=event.key)
+    _enqueue_jobs(event, route, prefix=event.key, retrying=event.status != RECEIVED)
     logger.info("event dispatched", extra={"source": event.source, "event_id": event.event_id,
                                            "jobs": list(route.jobs)})
 
@@ -55,9 +56,9 @@ def replay(source: str, event_id: str) -> list[Job]:
     return _enqueue_jobs(event, route, prefix=f"{event.key}:replay-{number}")
 
 
-def _enqueue_jobs(event: Event, route: Route, prefix: str) -> list[Job]:
+def _enqueue_jobs(event: Event, route: Route, prefix: str, retrying: bool = False) -> list[Job]:
     data = {"source": event.source, "event_id": event.event_id, "type": event.type, **facts(event.payload())}
-    return [enqueue(name, data, job_id=f"{prefix}:{name}", event_key=event.key,
+    return [enqueue(name, data, job_id=f"{prefix}:{name}", event_key=event.key, retrying=retrying,
                     priority="high" if route.lane == "high" else None) for name in route.jobs]
 
 

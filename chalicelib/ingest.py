@@ -109,9 +109,9 @@ def accept(source: str, headers: Mapping[str, str], body: bytes, *, store: Event
 def _enqueue(event: Event, lane: str) -> str:
     try:
         queues.send(lane, {"kind": "event", "source": event.source, "event_id": event.event_id})
-    except Exception:  # stored is enough: the sweep enqueues it later
-        logger.exception("enqueue failed; the recovery sweep will enqueue it",
-                         extra={"source": event.source, "event_id": event.event_id})
+    except Exception as err:  # stored is enough: the sweep enqueues it later
+        logger.warning("enqueue failed; the recovery sweep will enqueue it",  # the cause, not a traceback
+                       extra={"source": event.source, "event_id": event.event_id, "error": repr(err)[:300]})
         return "accepted-not-queued"
     return "accepted"
 

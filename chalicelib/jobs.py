@@ -122,8 +122,10 @@ def queue_for(name: str, priority: str | None, queue: str | None) -> str:
 def enqueue(name: str, data: Any, *, attempts: int | None = None, backoff: Backoff | None = None,
             priority: str | None = None, delay: int = 0, job_id: str | None = None,
             keep_completed: int | None = None, keep_failed: int | None = None, queue: str | None = None,
-            event_key: str | None = None, parent: str | None = None) -> Job:
-    """Add a job; with an existing ``job_id`` return that job and add nothing."""
+            event_key: str | None = None, parent: str | None = None, retrying: bool = False) -> Job:
+    """Add a job; with an existing ``job_id`` return that job and add nothing (``retrying``: this
+    call repeats one that may have failed after the write, so send the message of a job that was
+    never claimed again)."""
     defaults = HANDLERS[name].options if name in HANDLERS else Options()
     options = Options(
         attempts=attempts if attempts is not None else defaults.attempts,
@@ -143,7 +145,12 @@ def enqueue(name: str, data: Any, *, attempts: int | None = None, backoff: Backo
         if existing is None:  # expired between the two calls: treat as new
             return enqueue(name, data, attempts=attempts, backoff=backoff, priority=priority, delay=delay,
                            job_id=job_id, keep_completed=keep_completed, keep_failed=keep_failed,
-                           queue=queue, event_key=event_key, parent=parent)
+                           queue=queue, event_key=event_key, parent=parent, retrying=retrying)
+        if retrying and existing.status in (WAITING, DELAYED) and existing.attempts_made == 0:
+            # never claimed: the send after its first write may have failed (SQS unreachable). A
+            # second message is harmless: the claim runs the job once.
+            age = time.time() - datetime.fromisoformat(existing.created_at.replace("Z", "+00:00")).timestamp()
+            wake(existing, max(0.0, existing.options.delay - age))
         return existing
     wake(job, options.delay)
     job.created = True

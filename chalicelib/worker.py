@@ -103,7 +103,8 @@ def run(delivery: Delivery, remaining_ms: float, now: float | None = None) -> bo
             raise Permanent(f"no handler is registered for job {job.name!r}")
         result = spec.run(job)
         children = [enqueue(name, data, job_id=f"{job.job_id}>{name}", parent=job.job_id,
-                            event_key=job.event_key, **options) for name, data, options in job.follow_ups]
+                            event_key=job.event_key, retrying=job.attempts_made > 1, **options)
+                    for name, data, options in job.follow_ups]
     except Exception as err:
         trace = "".join(traceback.format_exception(err)[-TRACE_LINES:])
         if isinstance(err, Permanent) or job.attempts_made >= job.options.attempts:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import boto3
 import pytest
 from chalice.test import Client
 
@@ -137,3 +138,27 @@ def test_run_a_schedule_now(client: Client) -> None:
     assert sync["expression"] == "cron(0 * * * ? *)" and sync["runs"][0]["run_id"] == body["run_id"]
     assert call(client, "POST", "/admin/api/schedules/recovery-sweep/run")[0] == 200
     assert call(client, "POST", "/admin/api/schedules/nope/run")[0] == 404
+
+
+def test_a_dispatch_retried_after_sqs_failed_sends_every_job(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib import queues
+    from chalicelib.dispatch import take_event
+
+    headers, body = stripe_delivery(stripe_event("customer.created"))
+    event_id = json.loads(client.http.post("/webhooks/stripe", headers=headers, body=body).body)["event_id"]
+    sqs, url = boto3.client("sqs"), queues.queue_url("default")
+    sqs.purge_queue(QueueUrl=url)  # the event's own message: this test delivers it by hand
+    real_send = queues.send
+
+    def unreachable(queue: str, message: dict[str, Any], **kw: Any) -> Any:
+        raise ConnectionError("SQS endpoint unreachable")
+
+    monkeypatch.setattr(queues, "send", unreachable)
+    with pytest.raises(ConnectionError):
+        take_event({"source": "stripe", "event_id": event_id})  # the first job is written, its send fails
+    monkeypatch.setattr(queues, "send", real_send)
+    take_event({"source": "stripe", "event_id": event_id})  # the event's message, redelivered
+    messages = [m for lane in ("default", "email")
+                for m in sqs.receive_message(QueueUrl=queues.queue_url(lane), MaxNumberOfMessages=10)["Messages"]]
+    assert sorted(json.loads(m["Body"])["job_id"] for m in messages) == [
+        f"stripe#{event_id}:send-welcome-email", f"stripe#{event_id}:update-crm"]

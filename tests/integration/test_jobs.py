@@ -384,3 +384,49 @@ def test_attempts_stay_below_sqs_max_receive_count() -> None:
     assert all(q["max_receive_count"] > jobs_module.MAX_ATTEMPTS for q in resources()["queues"].values())
     with pytest.raises(ValueError):
         enqueue("test-ok", {}, attempts=jobs_module.MAX_ATTEMPTS + 1)
+
+
+def _sends_fail(monkeypatch: pytest.MonkeyPatch, failing: list[bool]) -> None:
+    """Job messages cannot be sent while ``failing[0]`` (the SQS endpoint is unreachable)."""
+    real_send = queues.send
+
+    def send(queue: str, message: dict[str, Any], **kw: Any) -> Any:
+        if failing[0] and message.get("kind") == "job":
+            raise ConnectionError("SQS endpoint unreachable")
+        return real_send(queue, message, **kw)
+
+    monkeypatch.setattr(queues, "send", send)
+
+
+def test_a_retried_enqueue_sends_the_message_a_failed_send_lost(
+        consumers: Consumers, monkeypatch: pytest.MonkeyPatch) -> None:
+    failing = [True]
+    _sends_fail(monkeypatch, failing)
+    with pytest.raises(ConnectionError):
+        enqueue("test-ok", {}, job_id="lost-send")
+    assert status("lost-send") == "waiting" and _depth("default") == 0  # written, never sent
+    failing[0] = False
+    enqueue("test-ok", {}, job_id="lost-send")  # a plain add with the same id still adds nothing
+    assert _depth("default") == 0
+    enqueue("test-ok", {}, job_id="lost-send", retrying=True)
+    consumers.start("default")
+    wait_for(lambda: status("lost-send") == "completed")
+    assert EFFECTS["lost-send"] == 1
+
+
+def test_a_parent_retried_after_its_child_could_not_be_sent_wakes_the_child(
+        consumers: Consumers, monkeypatch: pytest.MonkeyPatch) -> None:
+    failing = [False]
+    _sends_fail(monkeypatch, failing)
+
+    def parent_job(job: Job) -> str:
+        job.chain("test-child", {"from": job.job_id})
+        failing[0] = job.attempts_made == 1  # SQS goes away after the parent's first effect
+        return "parent done"
+
+    BEHAVIOUR["test-parent"] = parent_job
+    parent = enqueue("test-parent", {}, backoff=fixed(1))
+    consumers.start("default")
+    child = f"{parent.job_id}>test-child"
+    wait_for(lambda: status(child) == "completed")
+    assert status(parent.job_id) == "completed" and EFFECTS[child] == 1
