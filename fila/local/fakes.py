@@ -4,15 +4,25 @@ They keep every request they receive for the dashboard and the tests, and answer
 
     POST   /_fakes/<target>/_script     {"responses": [{"status": 503}, {"status": 429, "retry_after": 1}],
                                          "then": 200}
-    GET    /_fakes/<target>/_received   every request so far (method, path, headers, json, time)
-    DELETE /_fakes/<target>/_received   forget them and the script
+    POST   /_fakes/<target>/_faults     {"transient_rate": 0.05, "reject": ["a@example.com"], "seed": 7,
+                                         "timeout_seconds": 6}
+    GET    /_fakes/<target>/_received   every request so far (method, path, headers, json, time, status,
+                                        applied, replayed)
+    DELETE /_fakes/<target>/_received   forget them, the script and the faults
 
 The CRM answers ``PUT /_fakes/crm/contacts/<email>``; Slack ``POST /_fakes/slack``.
+
+Like a real API that takes an ``Idempotency-Key`` (Stripe's, a CRM's), a request whose key was
+already applied changes nothing again: it is answered 200 and kept with ``replayed: true``. Faults
+(the chaos soak's): a share of requests fails transiently, as 503, 429 or a timeout (applied, then
+answered after the client gave up: the case the key exists for), never twice in a row for one key;
+a rejected contact's email gets 422 on every call until the faults are lifted.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -23,6 +33,33 @@ KEPT_HEADERS = ("content-type", "idempotency-key", "user-agent")
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
+class Faults:
+    """Which requests fail, and how (see the module's docstring)."""
+
+    def __init__(self, transient_rate: float = 0.0, reject: list[str] | None = None, seed: int = 0,
+                 timeout_seconds: float = 6.0) -> None:
+        self.transient_rate, self.reject = transient_rate, set(reject or ())
+        self.timeout_seconds = timeout_seconds
+        self.random = random.Random(seed)
+        self.failed_last: set[str] = set()  # keys whose last request failed transiently
+
+    def answer(self, key: str | None, payload: Any) -> dict[str, Any] | None:
+        email = payload.get("email") if isinstance(payload, dict) else None
+        if email in self.reject:
+            return {"status": 422, "fault": "rejected"}
+        if key in self.failed_last:
+            self.failed_last.discard(key)
+            return None
+        if self.random.random() >= self.transient_rate:
+            return None
+        if key:
+            self.failed_last.add(key)
+        kind = self.random.choice(("503", "429", "timeout"))
+        if kind == "timeout":
+            return {"status": 200, "fault": "timeout", "delay": self.timeout_seconds}
+        return {"status": int(kind), "fault": kind, **({"retry_after": 1} if kind == "429" else {})}
+
+
 class Fake:
     def __init__(self, name: str) -> None:
         self.name = name
@@ -30,6 +67,15 @@ class Fake:
         self.received: list[dict[str, Any]] = []
         self.script: list[dict[str, Any]] = []
         self.then = 200
+        self.faults = Faults()
+        self.applied: set[str] = set()  # idempotency keys whose effect happened
+
+    def reset(self) -> None:
+        self.received.clear()
+        self.script.clear()
+        self.then = 200
+        self.faults = Faults()
+        self.applied.clear()
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes
                ) -> tuple[int, dict[str, str], Any]:
@@ -37,11 +83,20 @@ class Fake:
             payload = json.loads(body) if body else None
         except ValueError:
             payload = body.decode(errors="replace")
+        key = headers.get("idempotency-key")
         with self.lock:
-            answer = self.script.pop(0) if self.script else {"status": self.then}
+            answer = (self.script.pop(0) if self.script else self.faults.answer(key, payload)
+                      or {"status": self.then})
+            applied = 200 <= answer["status"] < 300 and not (key and key in self.applied)
+            if applied and key:
+                self.applied.add(key)
             self.received.append({"method": method, "path": path, "json": payload, "at": time.time(),
-                                  "status": answer["status"],
+                                  "status": answer["status"], "fault": answer.get("fault"),
+                                  "applied": applied, "replayed": bool(key) and not applied
+                                  and 200 <= answer["status"] < 300,
                                   "headers": {k: v for k, v in headers.items() if k in KEPT_HEADERS}})
+        if "delay" in answer:  # the effect happened; the answer comes after the client gave up
+            time.sleep(answer["delay"])
         extra = {"Retry-After": str(answer["retry_after"])} if "retry_after" in answer else {}
         if self.name == "slack":
             return answer["status"], extra, "ok" if answer["status"] == 200 else "error"
@@ -65,10 +120,15 @@ class Fakes:
         if rest == "/_received":
             with fake.lock:
                 if method == "DELETE":
-                    fake.received.clear()
-                    fake.script.clear()
-                    fake.then = 200
+                    fake.reset()
                 return _reply(start_response, 200, list(fake.received))
+        if rest == "/_faults" and method == "POST":
+            plan = json.loads(body)
+            with fake.lock:
+                fake.faults = Faults(float(plan.get("transient_rate", 0)), list(plan.get("reject", [])),
+                                     int(plan.get("seed", 0)), float(plan.get("timeout_seconds", 6)))
+            return _reply(start_response, 200, {"transient_rate": fake.faults.transient_rate,
+                                                "reject": len(fake.faults.reject)})
         if rest == "/_script" and method == "POST":
             plan = json.loads(body)
             with fake.lock:

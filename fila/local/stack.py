@@ -2,7 +2,8 @@
 
 Processes: the AWS emulator (moto's server, unless an endpoint already listens), the API (waitress
 + Chalice) and the workers (SQS pollers, schedules, TTL). Each child is its own process group, so
-the stack stops them in order: API and workers first, the emulator last, all within 10 s. The
+the stack stops them in order: API and workers first, the emulator last, all within 10 s. An API
+or workers process that dies is started again (unless it keeps dying within seconds). The
 emulator it started saves its state as it stops and restores it at the next start
 (fila.local.snapshot), so acknowledged events survive a restart; ``--fresh`` starts empty.
 """
@@ -24,6 +25,8 @@ from fila.local.provision import provision
 
 STOP_GRACE_SECONDS = 4.0
 EMULATOR_GRACE_SECONDS = 5.0  # it saves its state before it exits
+CRASH_LOOP_SECONDS = 5.0  # a process that dies this soon after its start,
+CRASH_LOOP_DEATHS = 3  # this many times in a row, is crash-looping: the stack stops
 
 
 def _spawn(*args: str) -> subprocess.Popen[bytes]:
@@ -61,8 +64,8 @@ def up(host: str = "127.0.0.1", port: int | None = None, fresh: bool = False) ->
     children: list[subprocess.Popen[bytes]] = []
     try:
         provision()
-        children = [_spawn("serve-api", "--host", host, "--port", str(port)), _spawn("workers")]
-        names = dict(zip(children, ("API", "workers"), strict=True))
+        commands = {"API": ("serve-api", "--host", host, "--port", str(port)), "workers": ("workers",)}
+        children = [_spawn(*command) for command in commands.values()]
         base = f"http://{host}:{port}"
         if not _wait_healthy(base, children, stop):
             return 1
@@ -71,11 +74,20 @@ def up(host: str = "127.0.0.1", port: int | None = None, fresh: bool = False) ->
               f"  API        {base}\n  webhooks   {base}/webhooks/{{stripe,github,shopify,standard}}\n"
               f"  dashboard  {base}/admin\n  admin token {token}\n  AWS        {endpoint}\n"
               "Ctrl-C stops everything.", flush=True)
+        started, quick_deaths = [time.monotonic()] * len(children), [0] * len(children)
         while not stop.wait(0.5):
-            dead = [c for c in children if c.poll() is not None]
-            if dead:
-                print(f"fila: the {names[dead[0]]} process exited; stopping", file=sys.stderr)
-                return 1
+            for i, (name, command) in enumerate(commands.items()):
+                if children[i].poll() is None:
+                    continue
+                quick = time.monotonic() - started[i] < CRASH_LOOP_SECONDS
+                quick_deaths[i] = quick_deaths[i] + 1 if quick else 0
+                if quick_deaths[i] >= CRASH_LOOP_DEATHS:
+                    print(f"fila: the {name} process keeps exiting; stopping", file=sys.stderr)
+                    return 1
+                # as Lambda replaces a crashed sandbox: what it held comes back from SQS
+                print(f"fila: the {name} process exited ({children[i].returncode}); starting a new one",
+                      file=sys.stderr, flush=True)
+                children[i], started[i] = _spawn(*command), time.monotonic()
         return 0
     finally:
         for child in children:

@@ -1,0 +1,115 @@
+"""Faults the soak injects from outside the stack: an endpoint that goes away, a worker that dies.
+
+Hand-written because the usual tool (toxiproxy) is a Go server that cannot be installed here; a
+cut needs no more than refusing connections and dropping the open ones.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from contextlib import suppress
+
+from fila.local.emulator import free_port
+from fila.local.running import Stack, descendants
+
+
+class Outage:
+    """A TCP proxy to ``host:port`` that can be cut: while cut, connections are refused and the open
+    ones are dropped (what a client sees when an endpoint is unreachable)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.lock = threading.Lock()
+        self.open: set[socket.socket] = set()
+        self.listener: socket.socket | None = None
+        self.cuts = 0
+
+    def __enter__(self) -> Outage:
+        self.restore()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.cut(count=False)
+
+    def restore(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(256)
+        self.listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def cut(self, count: bool = True) -> None:
+        with self.lock:
+            if self.listener is not None:
+                self.listener.close()
+                self.listener = None
+            for sock in self.open:
+                with suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            self.open.clear()
+        self.cuts += count
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # cut
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self.lock:
+                if self.listener is not listener:
+                    client.close()
+                    upstream.close()
+                    return
+                self.open |= {client, upstream}
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        with suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        for sock in (source, sink):
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        with self.lock:
+            self.open -= {source, sink}
+
+
+def workers_pids(stack: Stack) -> set[int]:
+    """The stack's workers processes (`fila workers`)."""
+    assert stack.proc is not None
+    found = set()
+    for pid in descendants(stack.proc.pid):
+        with suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as f:
+            if f.read().split(b"\0")[-2:-1] == [b"workers"]:
+                found.add(pid)
+    return found
+
+
+def kill_workers(stack: Stack, timeout: float = 30) -> None:
+    """SIGKILL the workers mid-batch, as a Lambda sandbox dies, and wait until `fila up` has started
+    new ones (what they held comes back from SQS when its visibility timeout ends)."""
+    killed = workers_pids(stack)
+    if not killed:
+        raise RuntimeError("no workers process to kill")
+    for pid in killed:
+        os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while not workers_pids(stack) - killed:
+        if time.monotonic() > deadline:
+            raise RuntimeError("fila up did not start new workers")
+        time.sleep(0.2)
