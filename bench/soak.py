@@ -11,7 +11,8 @@ customer email; 10 % sent twice, half of those at the same moment. Meanwhile:
 - the SQS endpoint is unreachable for a few seconds during ingest (the API's sends fail; the
   recovery sweep enqueues what was stored).
 The queues' visibility timeout is set to 40 s (above the consumers' 30 s Lambda timeout, as AWS
-requires) so what a killed consumer held comes back in the soak's lifetime rather than after 180 s.
+requires) so what a killed consumer held comes back in the soak's lifetime rather than after 180 s,
+and ``SWEEP_AFTER_SECONDS`` to 15 (the sweep itself keeps its real once-a-minute cadence).
 
 Checks, after the stack drained: accepted events = events in a final state, with the status
 expected of each; each effect exactly once per (event, job): Idempotency-Keys applied at the fake
@@ -64,6 +65,7 @@ MIX = (("stripe", "payment_intent.succeeded", 0.24), ("stripe", "customer.create
        ("standard", "customer.created", 0.09), ("github", "issues.opened", 0.08), ("github", "push", 0.07),
        ("shopify", "orders/paid", 0.15))
 VISIBILITY_SECONDS = 40
+SWEEP_AFTER_SECONDS = 15  # the sweep still runs once a minute; it takes events stored 15 s before
 
 
 @dataclass
@@ -124,7 +126,7 @@ class Soak:
         self.concurrency, self.seed, self.kills = concurrency, seed, kills
         with_crm = [p for p in self.planned if "update-crm" in p.jobs]
         self.rejected = {p.email for p in random.Random(seed + 1).sample(with_crm, k=max(1, len(with_crm) // 100))}
-        self.stack = Stack()
+        self.stack = Stack(SWEEP_AFTER_SECONDS=str(SWEEP_AFTER_SECONDS))
         self.outage = Outage(*host_port(self.stack.aws))
         self.stack.env["AWS_ENDPOINT_URL_SQS"] = self.outage.url  # the API's and consumers' SQS calls
         self.timeline: list[tuple[float, str]] = []
@@ -256,13 +258,20 @@ class Soak:
     def _drain(self, timeout: float) -> None:
         """Until every accepted event is final and no job or message is left anywhere but a DLQ."""
         deadline = time.monotonic() + timeout
+        reported = 0.0
         while time.monotonic() < deadline:
             statuses = self.event_statuses()
             pending = sum(1 for p in self.planned if statuses.get(p.key) not in FINAL)
             jobs = Counter(j["status"]["S"] for j in self.scan("jobs"))
-            depth = self.queue_depth()
+            depths = self.queue_depths()
+            depth = sum(depths.values())
             if pending == 0 and depth == 0 and set(jobs) <= {"completed", "failed"}:
+                self._note("drained")
                 return
+            if time.monotonic() - reported >= 10:
+                queued = {k: v for k, v in depths.items() if v}
+                self._note(f"draining: {pending} events not final, messages {queued}, jobs {dict(jobs)}")
+                reported = time.monotonic()
             time.sleep(2)
         raise TimeoutError(f"not drained after {timeout:.0f}s: {pending} events pending, {depth} messages, jobs {dict(jobs)}")
 
@@ -288,8 +297,10 @@ class Soak:
             "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
             "ApproximateNumberOfMessagesDelayed"])["Attributes"])
 
-    def queue_depth(self) -> int:
-        return sum(int(v) for key in resources()["queues"] for v in self._queue_attrs(f"fila-local-{key}").values())
+    def queue_depths(self) -> dict[str, int]:
+        """Messages per queue: visible, in flight and delayed."""
+        return {key: sum(int(v) for v in self._queue_attrs(f"fila-local-{key}").values())
+                for key in resources()["queues"]}
 
     def dlq_depths(self) -> dict[str, int]:
         return {key: sum(int(v) for v in self._queue_attrs(f"fila-local-{key}-dlq").values())

@@ -49,11 +49,11 @@ def process(record: dict[str, Any], remaining_ms: float) -> bool:
         kind = message["kind"] if isinstance(message, dict) else None
     except (ValueError, KeyError):
         kind = None
+    attributes = record.get("attributes", {})
     if kind == "event":
-        take_event(message)
+        take_event(message, redelivered=int(attributes.get("ApproximateReceiveCount", "1")) > 1)
         return True
     if kind == "job" and isinstance(message.get("job_id"), str):
-        attributes = record.get("attributes", {})
         return worker.run(worker.Delivery(
             receipt_handle=record["receiptHandle"], body=message, queue=queue,
             sent_at=int(attributes.get("SentTimestamp", "0")) / 1000), remaining_ms)

@@ -19,13 +19,14 @@ from chalicelib.routing import Route, route_for
 from chalicelib.store import COMPLETED, IGNORED, RECEIVED, Event, events
 
 
-def take_event(message: dict[str, Any]) -> None:
+def take_event(message: dict[str, Any], redelivered: bool = False) -> None:
     """Dispatch a stored event into its jobs; a second message for it adds nothing.
 
     The counters are set before the jobs exist (a job may finish before this function returns), and
     the jobs are enqueued whenever the event is not finished: their ids are derived from the event,
-    so a message redelivered after a crash half-way completes the set instead of doubling it, and
-    re-sends the message of any job never claimed (its first send may be what failed).
+    so a message redelivered after a failure half-way completes the set instead of doubling it, and
+    re-sends the message of any job never claimed (its first send may be what failed). A second
+    message that is not a redelivery (the sweep racing a slow send) re-sends nothing.
     """
     event = events.get(message["source"], message["event_id"])
     if event is None:
@@ -39,7 +40,7 @@ def take_event(message: dict[str, Any]) -> None:
         events.start_jobs(event.key, len(route.jobs))
     elif event.status in (COMPLETED, IGNORED):
         return
-    _enqueue_jobs(event, route, prefix=event.key, retrying=event.status != RECEIVED)
+    _enqueue_jobs(event, route, prefix=event.key, retrying=redelivered)
     logger.info("event dispatched", extra={"source": event.source, "event_id": event.event_id,
                                            "jobs": list(route.jobs)})
 

@@ -20,27 +20,31 @@ from chalicelib.store import events
 
 blueprint = Blueprint(__name__)
 PAGE = 100
+BUDGET_SECONDS = 40.0  # of the sweep Lambda's 60 s
 
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def sweep(now: float | None = None) -> int:
-    """Enqueue every stale ``received`` event once; the number enqueued."""
+def sweep(now: float | None = None, budget_seconds: float = BUDGET_SECONDS) -> int:
+    """Enqueue every stale ``received`` event once, page after page (an outage can leave thousands)
+    until none is left or the run's time budget is spent; the number enqueued."""
     now = time.time() if now is None else now
     before = _iso(now - settings().sweep_after_seconds)
+    deadline = time.monotonic() + budget_seconds
     enqueued = 0
-    for event in events.stale_received(before, PAGE):
-        if not events.claim_sweep(event["pk"], _iso(now)):
-            continue
-        try:
-            queues.send(event["lane"], {"kind": "event", "source": event["source"],
-                                        "event_id": event["event_id"]})
-        except Exception:
-            events.release_sweep(event["pk"])
-            raise
-        enqueued += 1
+    while time.monotonic() < deadline and (page := events.stale_received(before, PAGE)):
+        for event in page:  # a claimed event leaves the query's results: the next page is new ones
+            if not events.claim_sweep(event["pk"], _iso(now)):
+                continue
+            try:
+                queues.send(event["lane"], {"kind": "event", "source": event["source"],
+                                            "event_id": event["event_id"]})
+            except Exception:
+                events.release_sweep(event["pk"])
+                raise
+            enqueued += 1
     logger.info("recovery sweep", extra={"enqueued": enqueued})
     return enqueued
 

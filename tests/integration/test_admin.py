@@ -157,7 +157,7 @@ def test_a_dispatch_retried_after_sqs_failed_sends_every_job(client: Client, mon
     with pytest.raises(ConnectionError):
         take_event({"source": "stripe", "event_id": event_id})  # the first job is written, its send fails
     monkeypatch.setattr(queues, "send", real_send)
-    take_event({"source": "stripe", "event_id": event_id})  # the event's message, redelivered
+    take_event({"source": "stripe", "event_id": event_id}, redelivered=True)  # the event's message, again
     messages = [m for lane in ("default", "email")
                 for m in sqs.receive_message(QueueUrl=queues.queue_url(lane), MaxNumberOfMessages=10)["Messages"]]
     assert sorted(json.loads(m["Body"])["job_id"] for m in messages) == [

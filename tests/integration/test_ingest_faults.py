@@ -74,6 +74,17 @@ def test_queue_unavailable_after_the_store_still_acks_and_the_sweep_enqueues_onc
     assert json.loads(message["Body"])["event_id"] == ack["event_id"]
 
 
+def test_one_sweep_enqueues_every_page_an_outage_left(
+        client: Client, emulated: Emulated, outage: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("chalicelib.sweep.PAGE", 2)
+    outage("SQS")
+    acked = {post(client, *stripe_delivery(stripe_event()))[1]["event_id"] for _ in range(5)}
+    monkeypatch.delenv("AWS_ENDPOINT_URL_SQS")
+    aws.reset()
+    assert sweep(now=time.time() + 120) == 5
+    assert {json.loads(m["Body"])["event_id"] for m in emulated.all_messages()} == acked
+
+
 def test_sweep_racing_a_slow_enqueue_dispatches_the_event_once(client: Client, emulated: Emulated) -> None:
     headers, body = stripe_delivery(stripe_event())
     _, ack = post(client, headers, body)             # the original send lands...
