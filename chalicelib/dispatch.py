@@ -98,23 +98,24 @@ def _first(data: dict[str, Any], *keys: str) -> str:
 
 
 class EventProgress(worker.Hooks):
-    """The event's status follows its jobs (atomic counters on the event item)."""
+    """The event's status follows its jobs: sets of job ids on the event item, so counting a job
+    twice (its hook run again after a crash) changes nothing."""
 
     def claimed(self, job: Job) -> None:
         if job.event_key and job.attempts_made == 1:  # a retry finds the event processing already
             events.job_started(job.event_key)
 
-    def completed(self, job: Job, children: list[Job]) -> None:
+    def completed(self, job: Job) -> None:
         if job.event_key:
-            events.count_jobs(job.event_key, jobs_completed=1, jobs_total=len(children))
+            events.job_outcome(job.event_key, job.job_id, completed=True, children=job.children)
 
     def failed(self, job: Job) -> None:
         if job.event_key:
-            events.count_jobs(job.event_key, jobs_failed=1)
+            events.job_outcome(job.event_key, job.job_id, failed=True)
 
     def restarted(self, job: Job) -> None:
         if job.event_key:
-            events.count_jobs(job.event_key, jobs_failed=-1)
+            events.job_outcome(job.event_key, job.job_id)
 
 
 worker.HOOKS.append(EventProgress())

@@ -79,6 +79,7 @@ class Job:
     updated_at: str = ""
     finished_at: str | None = None
     expires_at: int | None = None
+    children: list[str] = field(default_factory=list)  # ids of the jobs it chained, once completed
     follow_ups: list[tuple[str, Any, dict[str, Any]]] = field(default_factory=list, repr=False)
     created: bool = field(default=False, repr=False)  # True only on the enqueue call that added it
 
@@ -184,6 +185,7 @@ def job_from_item(item: dict[str, Any]) -> Job:
         created_at=item["created_at"]["S"], updated_at=item.get("updated_at", item["created_at"])["S"],
         finished_at=item.get("finished_at", {}).get("S"),
         expires_at=int(item["expires_at"]["N"]) if "expires_at" in item else None,
+        children=[c["S"] for c in item.get("children", {}).get("L", [])],
     )
 
 
@@ -236,7 +238,7 @@ class JobStore:
         return job_from_item(item)
 
     def settle(self, job: Job, status: str, *, attempt: dict[str, Any] | None = None, result: Any = None,
-               keep: int | None = None, now: float) -> bool:
+               keep: int | None = None, children: list[str] | None = None, now: float) -> bool:
         """Record the outcome of the attempt this worker claimed; False if the claim was lost."""
         names = {"#s": "status"}
         values: dict[str, Any] = {":status": _s(status), ":active": _s(ACTIVE), ":at": _s(now_iso(now)),
@@ -249,6 +251,9 @@ class JobStore:
         if status in (COMPLETED, FAILED):
             sets += ["finished_at = :at", "expires_at = :expires"]
             values[":expires"] = _n(now + (keep or 0))
+        if children:
+            sets.append("children = :children")
+            values[":children"] = {"L": [_s(c) for c in children]}
         if result is not None:
             sets.append("#r = :result")
             names["#r"] = "result"

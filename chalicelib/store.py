@@ -122,26 +122,34 @@ class EventStore:
     def start_jobs(self, key: str, total: int) -> bool:
         """A received event dispatched into ``total`` jobs: ``queued``; False if it was dispatched before."""
         return self._update(
-            key, "SET #s = :queued, jobs_total = :n, jobs_completed = :zero, jobs_failed = :zero",
-            "#s = :received",
-            {":queued": {"S": QUEUED}, ":n": {"N": str(total)}, ":zero": {"N": "0"},
-             ":received": {"S": RECEIVED}})
+            key, "SET #s = :queued, jobs_total = :n", "#s = :received",
+            {":queued": {"S": QUEUED}, ":n": {"N": str(total)}, ":received": {"S": RECEIVED}})
 
     def job_started(self, key: str) -> None:
         self._update(key, "SET #s = :processing", "#s = :queued",
                      {":processing": {"S": PROCESSING}, ":queued": {"S": QUEUED}})
 
-    def count_jobs(self, key: str, **deltas: int) -> None:
-        """Move the event's job counters (jobs_total, jobs_completed, jobs_failed), then its status:
-        ``failed`` while a job is failed, ``completed`` once all are, else ``processing``."""
+    def job_outcome(self, key: str, job_id: str, *, completed: bool = False, failed: bool = False,
+                    children: list[str] | None = None) -> None:
+        """Record where one job of the event stands (completed, failed, or neither: restarted), then
+        the event's status: ``failed`` while a job is failed, ``completed`` once all are (the routed
+        jobs plus the ones they chained), else ``processing``. Set operations: a repeat is a no-op."""
+        values: dict[str, Any] = {":job": {"SS": [job_id]}}
+        if failed:
+            update = "ADD jobs_failed :job"
+        else:  # completed or restarted: no longer failed
+            adds = ["jobs_done :job"] if completed else []
+            if children:
+                adds.append("jobs_children :children")
+                values[":children"] = {"SS": children}
+            update = ("ADD " + ", ".join(adds) + " " if adds else "") + "DELETE jobs_failed :job"
         item = aws.client("dynamodb").update_item(
-            TableName=self.table, Key={"pk": {"S": key}},
-            UpdateExpression="ADD " + ", ".join(f"{name} :{name}" for name in deltas),
-            ExpressionAttributeValues={f":{name}": {"N": str(n)} for name, n in deltas.items()},
-            ReturnValues="ALL_NEW")["Attributes"]
-        total, done, failed = (int(item.get(n, {"N": "0"})["N"])
-                               for n in ("jobs_total", "jobs_completed", "jobs_failed"))
-        status = FAILED if failed > 0 else COMPLETED if done >= total else PROCESSING
+            TableName=self.table, Key={"pk": {"S": key}}, UpdateExpression=update,
+            ExpressionAttributeValues=values, ReturnValues="ALL_NEW")["Attributes"]
+        done, failing, chained = (len(item.get(name, {}).get("SS", []))
+                                  for name in ("jobs_done", "jobs_failed", "jobs_children"))
+        total = int(item.get("jobs_total", {"N": "0"})["N"]) + chained
+        status = FAILED if failing else COMPLETED if done >= total else PROCESSING
         if status != item["status"]["S"]:
             self._update(key, "SET #s = :new", "#s = :old", {":new": {"S": status}, ":old": item["status"]})
 

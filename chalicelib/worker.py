@@ -44,11 +44,13 @@ TRACE_LINES = 12
 
 
 class Hooks:
-    """What else follows a job's life (an event's status follows its jobs): override what you need."""
+    """What else follows a job's life (an event's status follows its jobs): override what you need.
+    ``completed`` and ``failed`` may run again for the same job (a redelivered message after a worker
+    died between the settle and its hooks): make them idempotent."""
 
     def claimed(self, job: Job) -> None: ...
 
-    def completed(self, job: Job, children: list[Job]) -> None: ...
+    def completed(self, job: Job) -> None: ...
 
     def failed(self, job: Job) -> None: ...
 
@@ -117,11 +119,13 @@ def run(delivery: Delivery, remaining_ms: float, now: float | None = None) -> bo
         logger.info("job retry", extra={**log, "error": type(err).__name__, "delay": delay})
         metrics.record({"job": job.name, "outcome": "retried"}, count="Jobs")
         return later(delivery, delay, now)
-    if not jobs.settle(job, COMPLETED, result=result, keep=job.options.keep_completed, now=time.time()):
+    job.children = [child.job_id for child in children]
+    if not jobs.settle(job, COMPLETED, result=result, keep=job.options.keep_completed,
+                       children=job.children, now=time.time()):
         logger.warning("job completed after its claim was lost", extra=log)
         return True
     for hook in HOOKS:
-        hook.completed(job, [child for child in children if child.created])
+        hook.completed(job)
     logger.info("job completed", extra=log)
     metrics.record({"job": job.name, "outcome": "completed"}, count="Jobs")
     return True
@@ -148,6 +152,9 @@ def _unclaimable(delivery: Delivery, job_id: str, now: float) -> bool:
         to_dlq(delivery.queue, delivery.body, f"no job {job_id!r} exists (expired or never created)")
         return True
     if job.status in (COMPLETED, FAILED):
+        # the worker that settled it may have died before its hooks ran: run them again (idempotent)
+        for hook in HOOKS:
+            hook.completed(job) if job.status == COMPLETED else hook.failed(job)
         logger.info("duplicate delivery dropped", extra={"job_id": job_id, "status": job.status})
         return True
     return later(delivery, 60, now)  # another worker holds it: look again once its lock can expire

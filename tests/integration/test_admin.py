@@ -162,3 +162,31 @@ def test_a_dispatch_retried_after_sqs_failed_sends_every_job(client: Client, mon
                 for m in sqs.receive_message(QueueUrl=queues.queue_url(lane), MaxNumberOfMessages=10)["Messages"]]
     assert sorted(json.loads(m["Body"])["job_id"] for m in messages) == [
         f"stripe#{event_id}:send-welcome-email", f"stripe#{event_id}:update-crm"]
+
+
+def test_a_worker_dying_between_a_job_and_its_event_update_is_repaired_by_the_redelivery(
+        client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from chalicelib.dispatch import take_event
+    from chalicelib.jobs import HANDLERS, Options, Spec
+    from chalicelib.store import events
+
+    headers, body = stripe_delivery(stripe_event("customer.updated"))
+    event_id = json.loads(client.http.post("/webhooks/stripe", headers=headers, body=body).body)["event_id"]
+    take_event({"source": "stripe", "event_id": event_id})
+    monkeypatch.setitem(HANDLERS, "update-crm", Spec("update-crm", lambda job: {"ok": True}, None, Options()))
+    real_outcome = events.job_outcome
+
+    def dies(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("the worker died after the job's settle")
+
+    monkeypatch.setattr(events, "job_outcome", dies)
+    delivery = Delivery("rh", {"kind": "job", "job_id": f"stripe#{event_id}:update-crm"}, "default", time.time())
+    with pytest.raises(ConnectionError):
+        run(delivery, 1_000)
+    assert call(client, "GET", f"/admin/api/events/stripe/{event_id}")[1]["status"] == "processing"
+    monkeypatch.setattr(events, "job_outcome", real_outcome)
+    assert run(delivery, 1_000) is True and run(delivery, 1_000) is True  # redelivered, twice
+    event = call(client, "GET", f"/admin/api/events/stripe/{event_id}")[1]
+    assert event["status"] == "completed" and [j["status"] for j in event["jobs"]] == ["completed"]
