@@ -157,6 +157,7 @@ class Soak:
 
     def _run(self) -> dict[str, Any]:
         self._tune_visibility()
+        time.sleep(3)  # a long poll begun before the change still applies the old 180 s to what it gets
         self._fakes("POST", "crm/_faults", {"transient_rate": 0.05, "reject": sorted(self.rejected),
                                             "seed": self.seed, "timeout_seconds": 6})
         self.started = time.monotonic()
@@ -197,8 +198,15 @@ class Soak:
         self.timeline.append((round(time.monotonic() - self.started, 1), what))
         print(f"soak: {self.timeline[-1][0]:6.1f}s {what}", flush=True)
 
+    def _busy(self) -> bool:
+        """Whether a job is running now (a kill then cuts an attempt short, not idle pollers)."""
+        answer = requests.get(f"{self.stack.base}/admin/api/jobs", params={"status": "active", "limit": 1},
+                              headers=ADMIN, timeout=10)
+        return bool(answer.status_code == 200 and answer.json()["jobs"])
+
     def _chaos(self) -> None:
-        """Kill the consumers every 8 s (the first at 4 s); cut SQS for 3 s a third of the way in."""
+        """Kill the consumers while a job runs, at least 8 s apart (the first after 4 s; a kill waits
+        at most 60 s for a running job); cut SQS for 3 s a third of the way in."""
         cut_at = len(self.planned) // 3
         next_kill, killed, cut = 4.0, 0, False
         while killed < self.kills or not cut:
@@ -210,7 +218,7 @@ class Soak:
                 self.outage.restore()
                 self._note("SQS endpoint back")
                 cut = True
-            elif killed < self.kills and now >= next_kill:
+            elif killed < self.kills and now >= next_kill and (self._busy() or now >= next_kill + 60):
                 kill_workers(self.stack)
                 killed += 1
                 self._note(f"consumers killed ({killed}/{self.kills}) and restarted")

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 MONTHS = {m.upper(): i for i, m in enumerate(calendar.month_abbr) if m}
 DAYS = {"SUN": 1, "MON": 2, "TUE": 3, "WED": 4, "THU": 5, "FRI": 6, "SAT": 7}
 UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
@@ -25,7 +27,10 @@ class Rate:
     seconds: int
 
     def next_after(self, last: datetime) -> datetime:
-        return last + timedelta(seconds=self.seconds)
+        """The next multiple of the period since the epoch: like an EventBridge rule, the rate keeps
+        its phase, so a restarted local scheduler does not push the next run back by a period."""
+        period = timedelta(seconds=self.seconds)
+        return last + (period - (last - EPOCH) % period)
 
 
 def _field(text: str, low: int, high: int, names: dict[str, int] | None = None) -> frozenset[int]:

@@ -121,3 +121,10 @@ def test_cron_next_fire(expression: str, after: str, expected: str) -> None:
 def test_a_bad_expression_is_a_clear_error_at_start_up(expression: str) -> None:
     with pytest.raises(ScheduleError):
         Scheduler().add("bad", expression, lambda e, c: None)
+
+
+def test_a_rate_keeps_its_phase_across_a_scheduler_restart() -> None:
+    """Like an EventBridge rule: restarting the local runtime does not push the next run back."""
+    first = run("rate(1 minute)", "2026-11-28T10:00:50", minutes=1)
+    restarted = run("rate(1 minute)", "2026-11-28T10:00:55", minutes=1)
+    assert first == restarted == [at("2026-11-28T10:01:00")]

@@ -1,0 +1,26 @@
+"""The chaos soak at CI size (bench/soak.py holds the machinery and the full-size run)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.soak import Soak
+
+pytestmark = pytest.mark.e2e
+
+
+def test_chaos_soak_loses_nothing_and_repeats_no_effect() -> None:
+    result = Soak(events=300, concurrency=16, seed=7, kills=3).run()
+    assert result["violations"] == []
+    before, after = result["before_recovery"], result["after_recovery"]
+    # the chaos happened: a re-delivery of each kind, every kind of CRM fault, kills, an outage the sweep healed
+    assert result["resent"]["concurrent"] > 0 and result["resent"]["later"] > 0
+    assert set(before["crm_faults"]) == {"503", "429", "timeout", "rejected"}
+    assert sum("killed" in what for _, what in result["timeline"]) == 3
+    assert sum("unreachable" in what for _, what in result["timeline"]) == 1 and before["swept"] > 0
+    assert before["crm_replays_absorbed"] > 0  # a timeout's retry, answered by its Idempotency-Key
+    # the rejected contacts failed into the DLQs, and one redrive completed them after the fake recovered
+    assert before["dlq_messages"] > 0 and before["event_statuses"]["failed"] == before["dlq_messages"]
+    assert sum(result["redriven"].values()) == before["dlq_messages"]
+    assert after["dlq_messages"] == 0 and "failed" not in after["event_statuses"]
+    assert after["accepted"] == after["events_final"] == 300 and after["lost"] == 0
