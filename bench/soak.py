@@ -199,10 +199,11 @@ class Soak:
         print(f"soak: {self.timeline[-1][0]:6.1f}s {what}", flush=True)
 
     def _busy(self) -> bool:
-        """Whether a job is running now (a kill then cuts an attempt short, not idle pollers)."""
-        answer = requests.get(f"{self.stack.base}/admin/api/jobs", params={"status": "active", "limit": 1},
-                              headers=ADMIN, timeout=10)
-        return bool(answer.status_code == 200 and answer.json()["jobs"])
+        """Whether the consumers are running jobs right now (the fake CRM is being called), so that
+        a kill cuts attempts short rather than hitting idle pollers."""
+        before = len(self._fakes("GET", "crm/_received", None))
+        time.sleep(0.5)
+        return len(self._fakes("GET", "crm/_received", None)) > before
 
     def _chaos(self) -> None:
         """Kill the consumers while a job runs, at least 8 s apart (the first after 4 s; a kill waits

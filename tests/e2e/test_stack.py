@@ -125,3 +125,16 @@ def _event(stack: Stack, event_id: str) -> requests.Response:
 def _job(stack: Stack, job_id: str) -> dict[str, Any]:
     response = requests.get(f"{stack.base}/admin/api/jobs/{quote(job_id, safe='')}", headers=ADMIN, timeout=5)
     return dict(response.json()) if response.status_code == 200 else {"status": None}
+
+
+def test_a_dead_workers_process_is_started_again_and_processing_goes_on() -> None:
+    from bench.chaos import kill_workers
+
+    running = Stack().start()
+    try:
+        kill_workers(running)  # SIGKILL; returns once `fila up` has started new ones
+        assert "the workers process exited (-9); starting a new one" in running.output()
+        event_id = deliver(running, "stripe", *stripe_delivery(payment("phoenix@example.com")))
+        wait_for(lambda: event_status(running, "stripe", event_id) == "completed", timeout=60)
+    finally:
+        running.stop()
