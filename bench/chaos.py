@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from contextlib import suppress
+from pathlib import Path
 
 from fila.local.emulator import free_port
 from fila.local.running import Stack, descendants
@@ -113,3 +114,56 @@ def kill_workers(stack: Stack, timeout: float = 30) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError("fila up did not start new workers")
         time.sleep(0.2)
+
+
+ROLES = ((b"fila.local.moto_server", "emulator"), (b"serve-api", "API"), (b"workers", "consumers"), (b"up", "supervisor"))
+
+
+class CpuMeter:
+    """CPU seconds of the stack's processes by role, sampled every second from /proc, so that a run
+    can say what bounded it. A killed process keeps its last sample (up to a second is lost)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.last: dict[int, tuple[str, float]] = {}
+        self.tick = os.sysconf("SC_CLK_TCK")
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> CpuMeter:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        while not self.stop.wait(1.0):
+            self.sample()
+
+    def sample(self) -> None:
+        assert self.stack.proc is not None
+        for pid in descendants(self.stack.proc.pid) | {self.stack.proc.pid}:
+            with suppress(OSError, IndexError, ValueError):
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                role = next((name for arg, name in ROLES if arg in cmdline), "other")
+                self.last[pid] = (role, (int(fields[11]) + int(fields[12])) / self.tick)
+
+    def reading(self) -> dict[str, float]:
+        """CPU seconds so far: per role, this process (load generator and checks), the machine."""
+        self.sample()
+        by_role: dict[str, float] = {}
+        for role, seconds in self.last.values():
+            by_role[role] = by_role.get(role, 0.0) + seconds
+        me = os.times()
+        by_role["soak (load, checks)"] = me.user + me.system
+        busy = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        by_role["machine"] = (sum(busy) - busy[3] - busy[4]) / self.tick  # all but idle and iowait
+        return by_role
+
+
+def cpu_share(start: dict[str, float], end: dict[str, float], seconds: float) -> dict[str, int]:
+    """Per role, % of one core between two readings."""
+    return {role: round(100 * (end[role] - start.get(role, 0.0)) / seconds) for role in end if seconds > 0}

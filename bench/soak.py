@@ -21,7 +21,9 @@ jobs, each with its reason. Then the fake recovers, each queue's DLQ is redriven
 event must complete with the same once-only effects. Slack and SES take no idempotency key: a
 worker killed between such a send and its completion record repeats that send, so a second
 message counts as a violation unless the job's record shows that attempt was cut short (an
-attempt claimed and never settled). Results: bench/results/soak-<time>.json and a Markdown summary.
+attempt claimed and never settled). CPU per role of the stack's processes (emulator, API,
+consumers) is read from /proc for ingest and drain, to say what bounded them. Results:
+bench/results/soak-<time>.json and a Markdown summary.
 Only 127.0.0.1 is contacted.
 """
 
@@ -37,6 +39,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,7 +51,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.chaos import Outage, kill_workers  # noqa: E402
+from bench.chaos import CpuMeter, Outage, cpu_share, kill_workers  # noqa: E402
 from chalicelib.credentials import LOCAL_DEFAULTS  # noqa: E402
 from chalicelib.routing import route_for  # noqa: E402
 from chalicelib.schemes import schemes  # noqa: E402
@@ -160,14 +163,19 @@ class Soak:
         time.sleep(3)  # a long poll begun before the change still applies the old 180 s to what it gets
         self._fakes("POST", "crm/_faults", {"transient_rate": 0.05, "reject": sorted(self.rejected),
                                             "seed": self.seed, "timeout_seconds": 6})
-        self.started = time.monotonic()
-        chaos = threading.Thread(target=self._chaos, daemon=True)
-        chaos.start()
-        self._ingest()
-        ingested = time.monotonic()
-        chaos.join()
-        self._drain(timeout=max(300.0, len(self.planned) * 0.3))
-        drained = time.monotonic()
+        meter = CpuMeter(self.stack)
+        with meter:
+            cpu = [meter.reading()]
+            self.started = time.monotonic()
+            chaos = threading.Thread(target=self._chaos, daemon=True)
+            chaos.start()
+            self._ingest()
+            ingested = time.monotonic()
+            cpu.append(meter.reading())
+            chaos.join()
+            self._drain(timeout=max(300.0, len(self.planned) * 0.3))
+            drained = time.monotonic()
+            cpu.append(meter.reading())
         before = self.check(recovered=False)
 
         self._fakes("POST", "crm/_faults", {})  # the fake recovers: no faults, no rejected contacts
@@ -178,12 +186,15 @@ class Soak:
                 redriven[name] = answer.json()["moved"]
         recovery_started = time.monotonic()
         self._drain(timeout=300)
+        recovered = time.monotonic()
         after = self.check(recovered=True)
         return {
             "deliveries": len(self.planned), "posts": self.sent, "statuses": dict(self.statuses),
             "resent": Counter(p.resend for p in self.planned if p.resend),
             "ingest_s": round(ingested - self.started, 1), "drain_s": round(drained - ingested, 1),
-            "recovery_s": round(time.monotonic() - recovery_started, 1), "redriven": redriven,
+            "recovery_s": round(recovered - recovery_started, 1), "redriven": redriven,
+            "cpu_pct_of_a_core": {"ingest": cpu_share(cpu[0], cpu[1], ingested - self.started),
+                                  "drain": cpu_share(cpu[1], cpu[2], drained - ingested)},
             "timeline": self.timeline, "before_recovery": before, "after_recovery": after,
             "violations": before["violations"] + after["violations"],
         }
@@ -333,6 +344,16 @@ class Soak:
                        "reason": m.get("MessageAttributes", {}).get("reason", {}).get("StringValue")} for m in seen]
         return found
 
+    def not_queued_at_ack(self) -> set[str]:
+        """Events the API stored but could not send (its warning "enqueue failed" names each)."""
+        keys = set()
+        for line in self.stack.output().splitlines():
+            if "enqueue failed" in line and "{" in line:
+                with suppress(ValueError, KeyError):
+                    record = json.loads(line[line.index("{"):])
+                    keys.add(f"{record['source']}#{record['event_id']}")
+        return keys
+
     def _fakes(self, method: str, path: str, body: Any) -> Any:
         response = requests.request(method, f"{self.stack.base}/_fakes/{path}", json=body, timeout=30)
         response.raise_for_status()
@@ -343,7 +364,10 @@ class Soak:
     def check(self, recovered: bool) -> dict[str, Any]:
         violations: list[str] = []
         accepted = [p for p in self.planned if p.acks]
-        statuses = self.event_statuses()
+        stored = self.scan("events")
+        statuses = {e["pk"]["S"]: e["status"]["S"] for e in stored}
+        swept = {e["pk"]["S"] for e in stored if "swept_at" in e}
+        not_queued = self.not_queued_at_ack()
         jobs = {j["job_id"]["S"]: j for j in self.scan("jobs")}
         violations += [f"never accepted: {p.key}" for p in self.planned if not p.acks]
         violations += [f"accepted but not stored: {p.key}" for p in accepted if p.key not in statuses]
@@ -413,7 +437,7 @@ class Soak:
             "crm_replays_absorbed": sum(1 for r in crm if r["replayed"]), "crm_faults": dict(faults),
             "slack_messages": len(slack), "emails": len(ses), "pdfs": sum(pdfs.values()),
             "dlq_messages": len(dead), "attempts_cut_short": len(cut_short),
-            "swept": sum(1 for e in self.scan("events") if "swept_at" in e),
+            "not_queued_at_ack": len(not_queued), "swept": len(swept), "swept_not_queued": len(not_queued & swept),
             "repeated_sends_explained_by_kills": explained, "lost": len(lost), "duplicated_effects": duplicated,
             "violations": violations,
         }
@@ -432,7 +456,10 @@ def markdown(result: dict[str, Any]) -> str:
          f"{faults.get('503', 0)} / {faults.get('429', 0)} / {faults.get('timeout', 0)} / {faults.get('rejected', 0)}"),
         ("consumer kills; SQS outages", f"{sum('killed' in w for _, w in result['timeline'])}; "
                                         f"{sum('unreachable' in w for _, w in result['timeline'])} of 3 s"),
-        ("events enqueued by the recovery sweep", before["swept"]),
+        ("events whose send failed at the ack (SQS cut); of them enqueued by the recovery sweep",
+         f"{before['not_queued_at_ack']}; {before['swept_not_queued']} (the rest had reached SQS, the answer had not)"),
+        ("events enqueued by the sweep in all", f"{before['swept']} (the others were still queued "
+                                                f"{SWEEP_AFTER_SECONDS} s after storing: a second message, a no-op)"),
         ("attempts cut short by kills", before["attempts_cut_short"]),
         ("accepted = final", f"{before['accepted']} = {before['events_final']}"),
         ("in DLQs after drain (all rejected contacts, with reason)", before["dlq_messages"]),
@@ -443,7 +470,11 @@ def markdown(result: dict[str, Any]) -> str:
         ("Slack/SES sends repeated by a kill (no key to absorb them)", after["repeated_sends_explained_by_kills"]),
         ("lost (accepted, not final) / duplicated effects", f"{before['lost']} / {after['duplicated_effects']}"),
         ("violations", len(result["violations"])),
-        ("ingest / drain / recovery", f"{result['ingest_s']} s / {result['drain_s']} s / {result['recovery_s']} s"),
+        ("ingest / drain / recovery (redrive → drained)",
+         f"{result['ingest_s']} s / {result['drain_s']} s / {result['recovery_s']} s"),
+        *((f"CPU during {phase}, % of one core (machine = {os.cpu_count()} cores x 100)",
+           ", ".join(f"{role} {pct}" for role, pct in shares.items()))
+          for phase, shares in result["cpu_pct_of_a_core"].items()),
     ]
     return "| soak | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
 
