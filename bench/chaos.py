@@ -148,7 +148,9 @@ class CpuMeter:
             with suppress(OSError, IndexError, ValueError):
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                role = next((name for arg, name in ROLES if arg in cmdline), "other")
+                # a pid keeps the role it was first seen with (a killed process's zombie has no cmdline)
+                role = self.last[pid][0] if pid in self.last else next(
+                    (name for arg, name in ROLES if arg in cmdline), "other")
                 self.last[pid] = (role, (int(fields[11]) + int(fields[12])) / self.tick)
 
     def reading(self) -> dict[str, float]:
