@@ -468,7 +468,7 @@ def markdown(result: dict[str, Any]) -> str:
          f"{after['crm_applied']} / {after['slack_messages']} / {after['pdfs']} / {after['emails']}"),
         ("CRM repeats absorbed by Idempotency-Key", after["crm_replays_absorbed"]),
         ("Slack/SES sends repeated by a kill (no key to absorb them)", after["repeated_sends_explained_by_kills"]),
-        ("lost (accepted, not final) / duplicated effects", f"{before['lost']} / {after['duplicated_effects']}"),
+        ("lost (accepted, not final) / duplicated effects not explained by a kill", f"{before['lost']} / {after['duplicated_effects']}"),
         ("violations", len(result["violations"])),
         ("ingest / drain / recovery (redrive → drained)",
          f"{result['ingest_s']} s / {result['drain_s']} s / {result['recovery_s']} s"),
