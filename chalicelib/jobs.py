@@ -81,7 +81,6 @@ class Job:
     expires_at: int | None = None
     children: list[str] = field(default_factory=list)  # ids of the jobs it chained, once completed
     follow_ups: list[tuple[str, Any, dict[str, Any]]] = field(default_factory=list, repr=False)
-    created: bool = field(default=False, repr=False)  # True only on the enqueue call that added it
 
     def chain(self, name: str, data: Any, **options: Any) -> None:
         """Enqueue ``name`` once this job completes, with an id derived from this one: a retried
@@ -154,7 +153,6 @@ def enqueue(name: str, data: Any, *, attempts: int | None = None, backoff: Backo
             wake(existing, max(0.0, existing.options.delay - age))
         return existing
     wake(job, options.delay)
-    job.created = True
     return job
 
 

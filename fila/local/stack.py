@@ -33,15 +33,19 @@ def _spawn(*args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "fila.cli", *args], start_new_session=True)
 
 
-def _stop(proc: subprocess.Popen[bytes] | None, grace: float = STOP_GRACE_SECONDS) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+def _stop(procs: list[subprocess.Popen[bytes] | None], grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM them all at once, SIGKILL what is left after ``grace`` (one grace for all: the stack
+    must be down within 10 s)."""
+    live = [p for p in procs if p is not None and p.poll() is None]
+    for proc in live:
+        os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in live:
+        try:
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def up(host: str = "127.0.0.1", port: int | None = None, fresh: bool = False) -> int:
@@ -90,9 +94,8 @@ def up(host: str = "127.0.0.1", port: int | None = None, fresh: bool = False) ->
                 children[i], started[i] = _spawn(*command), time.monotonic()
         return 0
     finally:
-        for child in children:
-            _stop(child)
-        _stop(moto, EMULATOR_GRACE_SECONDS)
+        _stop(list(children))  # API and workers first, then the emulator, which saves its state
+        _stop([moto], EMULATOR_GRACE_SECONDS)
         print("fila: stopped", flush=True)
 
 
