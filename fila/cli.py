@@ -15,26 +15,41 @@ from urllib.parse import quote
 
 
 def _serve_api(args: argparse.Namespace) -> int:
+    from fila.local.signals import StopSignals
+
+    stop = StopSignals()  # before the slow imports: a stop asked for meanwhile is not lost
     from fila.local import chalice_app, gateway
 
     loaded = chalice_app.load()
-    gateway.serve(loaded.app, loaded.stage, args.host, args.port)
-    return 0
+    if not stop.requested:
+        server = gateway.server(loaded.app, loaded.stage, args.host, args.port)
+        threading.Thread(target=server.run, name="serve", daemon=True).start()
+        stop.wait()
+    return _leave()
 
 
 def _workers(args: argparse.Namespace) -> int:
+    from fila.local.signals import StopSignals
+
+    stop = StopSignals()
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>`: every thread's stack, to see what waits
     from fila.local import chalice_app
     from fila.local.workers import Workers
 
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>`: every thread's stack, to see what waits
     workers = Workers(chalice_app.load())
-    workers.start()
-    stop.wait()
-    workers.stop()
-    return 0
+    if not stop.requested:
+        workers.start()
+        stop.wait()
+        workers.stop()  # invocations in progress get a few seconds to finish
+    return _leave()
+
+
+def _leave() -> int:
+    """Exit now: threads still inside a request or a job are daemons, not worth waiting for (an API
+    request cut here is retried by its emitter; a job's message comes back from SQS)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _up(args: argparse.Namespace) -> int:

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlparse
 
+from fila.local.defaults import stage_env
+
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
+
+
+class StartAborted(Exception):
+    """A stop was asked for while the emulator was starting; what was started is stopped again."""
+
+
+class Stoppable(Protocol):
+    @property
+    def requested(self) -> bool: ...
 
 
 def endpoint() -> str:
@@ -43,9 +57,12 @@ def listening(host: str, port: int, timeout: float = 0.3) -> bool:
         return False
 
 
-def wait_listening(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_listening(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None,
+                   aborted: Callable[[], bool] = lambda: False) -> None:
     deadline = time.monotonic() + timeout
     while not listening(host, port):
+        if aborted():
+            raise StartAborted(f"stopped before {host}:{port} listened")
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"process exited with {proc.returncode} before listening on {host}:{port}")
         if time.monotonic() > deadline:
@@ -60,10 +77,10 @@ def state_file() -> Path | None:
     return Path(folder).resolve() / "emulator.pickle" if folder else None
 
 
-def start_moto(url: str, log: int | None = subprocess.DEVNULL, state: Path | None = None
-               ) -> subprocess.Popen[bytes] | None:
+def start_moto(url: str, log: int | None = subprocess.DEVNULL, state: Path | None = None,
+               stop: Stoppable | None = None) -> subprocess.Popen[bytes] | None:
     """Start moto's server on ``url`` (restoring and saving ``state``, if given); None if something
-    already listens there (used as is)."""
+    already listens there (used as is). A ``stop`` asked for meanwhile stops it and raises StartAborted."""
     host, port = host_port(url)
     if listening(host, port):
         return None
@@ -71,8 +88,22 @@ def start_moto(url: str, log: int | None = subprocess.DEVNULL, state: Path | Non
         [sys.executable, "-m", "fila.local.moto_server", host, str(port), *([str(state)] if state else [])],
         stdout=log, stderr=log, start_new_session=True,
     )
-    wait_listening(host, port, timeout=30, proc=proc)
+    try:
+        wait_listening(host, port, timeout=30, proc=proc, aborted=lambda: stop is not None and stop.requested)
+    except StartAborted:
+        proc.send_signal(signal.SIGTERM)  # it saves nothing it has not restored
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise
     return proc
+
+
+def local_env(url: str, port: int) -> dict[str, str]:
+    """Everything the stack's processes need: the endpoint, the stage and the local defaults."""
+    return {**aws_env(url), **stage_env(port), "PORT": str(port)}
 
 
 def aws_env(url: str) -> dict[str, str]:

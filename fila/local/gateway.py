@@ -70,10 +70,11 @@ class WithFakes:
         return self.app(environ, start_response)
 
 
-def serve(app: Chalice, stage: str, host: str, port: int, threads: int = 16) -> None:
-    from waitress import serve as waitress_serve
+def server(app: Chalice, stage: str, host: str, port: int, threads: int = 16) -> Any:
+    """A waitress server for the app and the fakes; ``.run()`` serves until the process exits."""
+    from waitress import create_server
 
     from fila.local.fakes import Fakes
 
-    waitress_serve(WithFakes(ChaliceWSGI(app, stage), Fakes()), host=host, port=port, threads=threads,
-                   max_request_body_size=API_GATEWAY_MAX_BODY, ident="fila", _quiet=True)
+    return create_server(WithFakes(ChaliceWSGI(app, stage), Fakes()), host=host, port=port, threads=threads,
+                         max_request_body_size=API_GATEWAY_MAX_BODY, ident="fila")

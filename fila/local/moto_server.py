@@ -1,77 +1,96 @@
-"""moto's server (the same WSGI app `moto_server` runs), served by waitress.
-
-Profiled under load, `moto_server` spent about 16 % of its CPU listing moto's package folder on
-every request (`list_of_moto_modules`) and about 19 % in werkzeug's dev server writing unbuffered
-responses, and SQS ReceiveMessage checked each message's retention by computing *every* queue
-attribute (two passes over the whole queue per message: 260 ms to receive 10 of 500 messages),
-each pass building two datetimes per message to ask whether it is visible. Serving the same app
-with waitress, listing the folder once, reading the retention period directly and telling
-visibility from ``time.time()`` leave the emulator's behaviour unchanged and multiply its
-throughput (measured in BENCHMARKS.md).
-
-With a state file it starts from the state saved there and saves its state there when it is
-stopped (SIGTERM or SIGINT): see fila.local.snapshot.
+"""moto's server (the same WSGI app `moto_server` runs), served by waitress, tuned and crash-safe.
 
     python -m fila.local.moto_server HOST PORT [STATE_FILE]
+
+- Speed: the patches of fila.local.moto_patches (each says which moto function it replaces and why).
+- State: with a state file it starts from the state saved there, snapshots it while it changes
+  (fila.local.snapshot) and once more when it is stopped (SIGTERM or SIGINT).
+- Stopping: the signal handler only records the signal (fila.local.signals); the main thread, which
+  does nothing but wait for it, closes the gate, saves and exits. Nothing here can hang a stop.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import signal
 import sys
-import time
+import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from fila.local import snapshot
+from fila.local.gate import GATE, Gate
+from fila.local.signals import StopSignals
+
+CONTROL = "/_fila/"
+# Operations that never change state (X-Amz-Target's suffix); ReceiveMessage is gated where it takes.
+READS = frozenset({
+    "GetItem", "BatchGetItem", "Query", "Scan", "DescribeTable", "ListTables", "DescribeTimeToLive",
+    "GetQueueUrl", "GetQueueAttributes", "ListQueues", "ListQueueTags", "ListDeadLetterSourceQueues",
+    "GetParameter", "GetParameters", "GetParametersByPath", "DescribeParameters",
+})
+UNGATED = frozenset({"ReceiveMessage"})
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+
+def operation(environ: dict[str, Any]) -> str | None:
+    """The API operation of a JSON-protocol request (DynamoDB, SQS, SSM…); None for the others."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    return target.rpartition(".")[2] or None
+
+
+class Gated:
+    """moto's WSGI app behind the gate, plus ``/_fila/*``: the emulator's own status."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], gate: Gate,
+                 status: Callable[[], dict[str, Any]]) -> None:
+        self.app, self.gate, self.status = app, gate, status
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "").startswith(CONTROL):
+            body = json.dumps(self.status()).encode()
+            start_response("200 OK", [("Content-Type", "application/json"),
+                                      ("Content-Length", str(len(body)))])
+            return [body]
+        op = operation(environ)
+        if op in UNGATED:
+            return self.app(environ, start_response)
+        reads = op in READS or (op is None and environ.get("REQUEST_METHOD") in ("GET", "HEAD"))
+        with self.gate.shared():
+            if not reads:
+                self.gate.changed()
+            # moto builds the whole response inside the call: the gate covers every change it makes
+            return list(self.app(environ, start_response))
 
 
 def main(host: str, port: int, state: Path | None = None) -> None:
+    stop = StopSignals()  # first: a stop asked for during the slow imports below is not lost
     os.environ.setdefault("MOTO_PORT", str(port))
-    from moto import backends
+    from fila.local import moto_patches, snapshot
+
+    moto_patches.apply()
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from waitress import create_server
 
-    modules = tuple(backends.list_of_moto_modules())
-    backends.list_of_moto_modules = lambda: modules  # the folder does not change while we run
-    _fast_sqs_scans()
+    if stop.requested:
+        return  # nothing was loaded, so nothing may be saved over the last state
     if state is not None and (services := snapshot.load(state)):
         print(f"fila: emulator state restored from {state.name} ({services} services)", flush=True)
-    server = create_server(DomainDispatcherApplication(create_backend_app), host=host, port=port,
-                           threads=64, ident="moto", max_request_body_size=64 * 1024 * 1024)
-
-    def stop(*_: Any) -> None:
-        raise SystemExit(0)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, stop)
-    try:
-        server.run()
-    finally:
-        if state is not None:
-            started = time.monotonic()
-            size = snapshot.save(state)
-            print(f"fila: emulator state saved to {state.name} ({size / 1e6:.1f} MB, "
-                  f"{time.monotonic() - started:.2f}s)", flush=True)
-
-
-def _fast_sqs_scans() -> None:
-    """Same rules as moto's, without building every queue attribute or two datetimes per message."""
-    import time
-
-    from moto.core.utils import unix_time
-    from moto.sqs.models import Message, SQSBackend
-
-    setattr(Message, "visible", property(lambda self: time.time() * 1000 > self.visible_at))  # noqa: B010
-    setattr(Message, "delayed", property(lambda self: time.time() * 1000 < self.delayed_until))  # noqa: B010
-
-    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
-        retention = int(self.get_queue(queue_name).message_retention_period)
-        return bool(retention + message.sent_timestamp / 1000 > unix_time())
-
-    setattr(SQSBackend, "is_message_valid_based_on_retention_period",  # noqa: B010
-            is_message_valid_based_on_retention_period)
+    snapshots = snapshot.Snapshotter(state, GATE) if state is not None else None
+    app = Gated(DomainDispatcherApplication(create_backend_app), GATE,
+                lambda: {"snapshots": snapshots.stats.as_dict() if snapshots else None})
+    server = create_server(app, host=host, port=port, threads=64, ident="moto",
+                           max_request_body_size=64 * 1024 * 1024)
+    threading.Thread(target=server.run, name="serve", daemon=True).start()
+    if snapshots is not None:
+        snapshots.start()
+    stop.wait()
+    if snapshots is not None:
+        snapshots.stop()
+        size = snapshots.final()
+        print(f"fila: emulator state saved to {snapshots.path.name} ({size / 1e6:.1f} MB)", flush=True)
+    sys.stdout.flush()
+    os._exit(0)  # the serving threads are daemons mid-request: leave without waiting for them
 
 
 if __name__ == "__main__":

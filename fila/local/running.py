@@ -15,8 +15,8 @@ import requests
 from fila.local.emulator import free_port
 
 
-def descendants(pid: int) -> set[int]:
-    """Every live process below ``pid`` (children start their own sessions, so walk parent links)."""
+def descendants(*pids: int) -> set[int]:
+    """Every live process below ``pids`` (children start their own sessions, so walk parent links)."""
     parents: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -25,11 +25,19 @@ def descendants(pid: int) -> set[int]:
         except (OSError, IndexError, ValueError):
             continue
     found: set[int] = set()
-    frontier = {pid}
+    frontier = set(pids)
     while frontier:
         frontier = {child for child, parent in parents.items() if parent in frontier} - found
         found |= frontier
     return found
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie, exited but not yet reaped, is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 class Stack:

@@ -62,6 +62,6 @@ class Reaper:
                 except Exception:
                     log.exception("TTL reap of %s failed", table)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 2.0) -> None:
         self.stopping.set()
-        self.thread.join(2.0)
+        self.thread.join(timeout)

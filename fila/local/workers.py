@@ -82,10 +82,14 @@ class Workers:
         self.scheduler.start()
         self.reaper.start()
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 2.5) -> None:
+        """Everything stops polling at once; invocations in progress get ``grace`` seconds in all."""
+        deadline = time.monotonic() + grace
         for source in self.sources.values():
             source.stopping.set()
-        self.scheduler.stop()
-        self.reaper.stop()
+        self.scheduler.stopping.set()
+        self.reaper.stopping.set()
         for source in self.sources.values():
-            source.stop(timeout=3.0)
+            source.stop(timeout=max(0.0, deadline - time.monotonic()))
+        self.scheduler.stop(timeout=max(0.0, deadline - time.monotonic()))
+        self.reaper.stop(timeout=max(0.0, deadline - time.monotonic()))

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from fila.local.emulator import listening
-from fila.local.running import Stack, descendants
+from fila.local.running import Stack, alive, descendants
 from tests.e2e.test_ingest_e2e import event_status
 from tests.e2e.test_processing import deliver, payment, received, wait_for
 from tests.signing import stripe_delivery
@@ -37,25 +37,18 @@ def test_stopping_leaves_no_process_or_port_behind(sig: int) -> None:
     assert took < 10
     time.sleep(0.2)
     assert descendants(running.proc.pid) == set()
-    assert not any(_alive(pid) for pid in children)
+    assert not any(alive(pid) for pid in children)
     assert not listening("127.0.0.1", running.port) and not listening("127.0.0.1", running.aws_port)
 
 
 def test_an_endpoint_already_listening_is_used_as_is(aws_endpoint: str) -> None:
     running = Stack(AWS_ENDPOINT_URL=aws_endpoint).start()
     try:
-        assert "using what already listens there" in running.output()
+        out = running.output()
+        assert "using what already listens there" in out and "fila.local.moto_server" in out  # who holds it
     finally:
         running.stop()
     assert listening("127.0.0.1", int(aws_endpoint.rsplit(":", 1)[1]))  # not ours to stop
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_what_was_acknowledged_before_a_stop_is_still_processed_after_a_restart() -> None:

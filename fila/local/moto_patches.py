@@ -1,0 +1,54 @@
+"""Speed patches for moto's server, applied in the emulator process only (never in chalicelib).
+
+Each one replaces one moto function, keeps its behaviour, and says why in one line; they are listed
+in the README so they can be offered upstream.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any
+
+
+def apply() -> None:
+    from moto import backends
+    from moto.core import responses
+    from moto.moto_server import werkzeug_app
+
+    # backends.list_of_moto_modules: listed moto's package folder on every request; it never changes.
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+
+    # responses.method_names_from_class: inspect.getmembers of the response class on every request.
+    responses.method_names_from_class = functools.cache(responses.method_names_from_class)
+
+    # werkzeug_app.create_backend_app: set Flask's debug mode, which runs debug helpers per request.
+    create = werkzeug_app.create_backend_app
+
+    @functools.wraps(create)
+    def create_backend_app(service: Any) -> Any:
+        app = create(service)
+        app.debug = False
+        return app
+
+    werkzeug_app.create_backend_app = create_backend_app
+    _sqs_scans()
+
+
+def _sqs_scans() -> None:
+    from moto.core.utils import unix_time
+    from moto.sqs.models import Message, SQSBackend
+
+    # Message.visible / .delayed: built two datetimes per message per check; epoch arithmetic is enough.
+    setattr(Message, "visible", property(lambda self: time.time() * 1000 > self.visible_at))  # noqa: B010
+    setattr(Message, "delayed", property(lambda self: time.time() * 1000 < self.delayed_until))  # noqa: B010
+
+    # SQSBackend.is_message_valid_based_on_retention_period: computed every queue attribute (two
+    # scans of the queue) per received message to read one of them.
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        retention = int(self.get_queue(queue_name).message_retention_period)
+        return bool(retention + message.sent_timestamp / 1000 > unix_time())
+
+    setattr(SQSBackend, "is_message_valid_based_on_retention_period",  # noqa: B010
+            is_message_valid_based_on_retention_period)
