@@ -79,6 +79,7 @@ class Job:
     updated_at: str = ""
     finished_at: str | None = None
     expires_at: int | None = None
+    lock_until: int | None = None  # while active: when its worker's claim lapses
     children: list[str] = field(default_factory=list)  # ids of the jobs it chained, once completed
     follow_ups: list[tuple[str, Any, dict[str, Any]]] = field(default_factory=list, repr=False)
 
@@ -183,6 +184,7 @@ def job_from_item(item: dict[str, Any]) -> Job:
         created_at=item["created_at"]["S"], updated_at=item.get("updated_at", item["created_at"])["S"],
         finished_at=item.get("finished_at", {}).get("S"),
         expires_at=int(item["expires_at"]["N"]) if "expires_at" in item else None,
+        lock_until=int(item["lock_until"]["N"]) if "lock_until" in item else None,
         children=[c["S"] for c in item.get("children", {}).get("L", [])],
     )
 

@@ -157,7 +157,8 @@ def _unclaimable(delivery: Delivery, job_id: str, now: float) -> bool:
             hook.completed(job) if job.status == COMPLETED else hook.failed(job)
         logger.info("duplicate delivery dropped", extra={"job_id": job_id, "status": job.status})
         return True
-    return later(delivery, 60, now)  # another worker holds it: look again once its lock can expire
+    # another worker holds it: look again once its claim can lapse (it may have died holding it)
+    return later(delivery, max(1.0, (job.lock_until or now + 60) - now + 1), now)
 
 
 def _attempt(job: Job, err: BaseException, trace: str) -> dict[str, Any]:

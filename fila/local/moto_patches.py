@@ -10,6 +10,8 @@ import functools
 import time
 from typing import Any
 
+from fila.local import fast_sqs
+
 
 def apply() -> None:
     from moto import backends
@@ -34,6 +36,7 @@ def apply() -> None:
 
     werkzeug_app.create_backend_app = create_backend_app
     _sqs_scans()
+    fast_sqs.apply()
 
 
 def _sqs_scans() -> None:

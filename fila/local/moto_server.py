@@ -66,7 +66,7 @@ class Gated:
 def main(host: str, port: int, state: Path | None = None) -> None:
     stop = StopSignals()  # first: a stop asked for during the slow imports below is not lost
     os.environ.setdefault("MOTO_PORT", str(port))
-    from fila.local import moto_patches, snapshot
+    from fila.local import fast_sqs, moto_patches, snapshot
 
     moto_patches.apply()
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -75,7 +75,9 @@ def main(host: str, port: int, state: Path | None = None) -> None:
     if stop.requested:
         return  # nothing was loaded, so nothing may be saved over the last state
     if state is not None and (services := snapshot.load(state)):
-        print(f"fila: emulator state restored from {state.name} ({services} services)", flush=True)
+        released = fast_sqs.release_held()
+        print(f"fila: emulator state restored from {state.name} ({services} services; {released} messages "
+              "that consumers held before the restart are visible again)", flush=True)
     snapshots = snapshot.Snapshotter(state, GATE) if state is not None else None
     app = Gated(DomainDispatcherApplication(create_backend_app), GATE,
                 lambda: {"snapshots": snapshots.stats.as_dict() if snapshots else None})

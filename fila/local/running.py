@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -71,6 +72,14 @@ class Stack:
 
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL `fila up` and every process it started, at once: a crash, or a power cut."""
+        assert self.proc is not None
+        for pid in {self.proc.pid, *descendants(self.proc.pid)}:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.proc.wait()
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 15) -> float:
         """Signal `fila up` as Ctrl-C would; seconds until it exited."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import signal
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
+from fila.local import snapshot
 from fila.local.emulator import listening
 from fila.local.running import Stack, alive, descendants
 from tests.e2e.test_ingest_e2e import event_status
@@ -80,6 +82,33 @@ def test_what_was_acknowledged_before_a_stop_is_still_processed_after_a_restart(
         assert _job(running, job_id)["status"] == "completed"
     finally:
         running.stop()
+
+
+def test_a_kill_9_loses_nothing_acknowledged_before_the_last_snapshot(tmp_path: Path) -> None:
+    """The emulator snapshots its state while it changes: a SIGKILL of the whole stack mid-burst keeps
+    every event acknowledged before the last snapshot's cut, and each of them is still processed."""
+    running = Stack(FILA_STATE_DIR=str(tmp_path)).start()
+    acked: list[tuple[str, float]] = []
+    try:
+        for n in range(30):
+            event_id = deliver(running, "stripe", *stripe_delivery(payment(f"crash{n}+{time.time_ns()}@example.com")))
+            acked.append((event_id, time.time()))
+            time.sleep(0.1)
+        running.kill()  # mid-processing: jobs claimed, messages in flight
+        cut = snapshot.cut_at(tmp_path / "emulator.pickle")
+        assert cut is not None
+        kept = [event_id for event_id, at in acked if at < cut]
+        assert len(kept) >= 10, f"only {len(kept)} of {len(acked)} acks before the last cut"
+        running.start()
+        assert "visible again" in running.output()
+        for event_id in kept:
+            wait_for(functools.partial(_completed, running, event_id), timeout=90)
+    finally:
+        running.stop()
+
+
+def _completed(stack: Stack, event_id: str) -> bool:
+    return event_status(stack, "stripe", event_id) == "completed"
 
 
 def test_fresh_forgets_the_saved_state(tmp_path: Path) -> None:
