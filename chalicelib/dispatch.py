@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import worker
+from chalicelib import display, worker
 from chalicelib.errors import NotFound
 from chalicelib.jobs import Job, enqueue
 from chalicelib.logs import logger
@@ -77,11 +77,11 @@ def facts(payload: dict[str, Any]) -> dict[str, Any]:
     name = _first(obj, "customer_name", "name") or _first(metadata, "customer_name") or " ".join(
         p for p in (_first(customer, "first_name"), _first(customer, "last_name")) if p) or email
     amount = obj.get("amount_paid", obj.get("amount", obj.get("amount_received")))
-    return {
-        "email": email, "name": name,
+    return {  # bounded here, once: every job of the event carries them, and every sink bounds again
+        "email": display.crm(email), "name": display.crm(name),
         "amount": amount if isinstance(amount, int) else None,
-        "currency": str(obj.get("currency") or "").upper() or None,
-        "reference": _first(obj, "number", "id") or None,
+        "currency": display.crm(str(obj.get("currency") or "").upper(), 16) or None,
+        "reference": display.crm(_first(obj, "number", "id"), 255) or None,
     }
 
 

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import urllib3
 
-from chalicelib import aws
+from chalicelib import aws, display
 from chalicelib.jobs import Permanent, RetryAfter
 from chalicelib.settings import resource_name
 
@@ -62,24 +62,32 @@ def local_url(path: str) -> str:
 
 class Crm:
     def upsert(self, email: str, name: str, properties: dict[str, Any], idempotency_key: str) -> Any:
+        """JSON is data: the values go as they are, bounded in length (display.crm)."""
         base = os.environ.get("CRM_API_URL") or local_url("crm")
         return call("PUT", f"{base.rstrip('/')}/contacts/{quote(email, safe='@')}",
-                    {"email": email, "name": name, "properties": properties},
+                    {"email": email, "name": display.crm(name),
+                     "properties": {k: display.crm(v) for k, v in properties.items()}},
                     {"Idempotency-Key": idempotency_key})
 
 
 class Slack:
-    def post(self, text: str) -> Any:
-        return call("POST", os.environ.get("SLACK_WEBHOOK_URL") or local_url("slack"), {"text": text})
+    def post(self, template: str, **fields: Any) -> str:
+        """Post ``template`` with each field escaped for mrkdwn; the text that was posted."""
+        text = display.fill(template, display.slack, fields)
+        call("POST", os.environ.get("SLACK_WEBHOOK_URL") or local_url("slack"), {"text": text})
+        return text
 
 
 class Mailer:
-    def send(self, to: str, subject: str, text: str, html: str) -> str:
+    def send(self, to: str, subject: str, text: str, html: str, **fields: Any) -> str:
+        """The three templates filled with ``fields``: plain text for the subject and the text part,
+        HTML-escaped for the HTML part. SES takes each as a separate field."""
         response = aws.client("ses").send_email(
             Source=sender(), Destination={"ToAddresses": [to]},
-            Message={"Subject": {"Data": subject, "Charset": "UTF-8"},
-                     "Body": {"Text": {"Data": text, "Charset": "UTF-8"},
-                              "Html": {"Data": html, "Charset": "UTF-8"}}})
+            Message={"Subject": {"Data": display.fill(subject, display.plain, fields), "Charset": "UTF-8"},
+                     "Body": {"Text": {"Data": display.fill(text, display.plain, fields), "Charset": "UTF-8"},
+                              "Html": {"Data": display.fill(html, display.email_html, fields),
+                                       "Charset": "UTF-8"}}})
         return str(response["MessageId"])
 
 

@@ -8,12 +8,16 @@ from chalicelib import contacts
 from chalicelib.jobs import Job, Permanent, handler
 from chalicelib.targets import crm
 
+MAX_EMAIL = 254  # RFC 5321's limit on a forward path
+
 
 @handler("update-crm", attempts=3)
 def update_crm(job: Job) -> dict[str, Any]:
     email, name = job.data.get("email"), job.data.get("name") or ""
     if not email:
         raise Permanent("the event carries no customer email")
+    if len(email) > MAX_EMAIL:
+        raise Permanent(f"the customer email is longer than {MAX_EMAIL} characters")
     properties = {k: job.data[k] for k in ("amount", "currency", "reference", "type")
                   if job.data.get(k) is not None}
     properties["last_event"] = f"{job.data['source']}/{job.data['event_id']}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib import display
 from chalicelib.handlers.slack import money
 from chalicelib.jobs import Job, handler, now_iso
 from chalicelib.targets import documents
@@ -13,19 +14,19 @@ def render(data: dict[str, Any]) -> bytes:
     from fpdf import FPDF  # heavy: imported by the job that needs it, not on cold start
 
     pdf = FPDF()
-    pdf.set_title(f"Invoice {data.get('reference') or data['event_id']}")
+    pdf.set_title(display.pdf(f"Invoice {data.get('reference') or data['event_id']}"))
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 20)
     pdf.cell(0, 14, "Invoice", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", size=12)
-    for label, value in (("Billed to", f"{data.get('name') or ''} <{data.get('email') or ''}>"),
-                         ("Reference", data.get("reference") or "-"),
-                         ("Event", f"{data['source']}/{data['event_id']} ({data.get('type')})"),
+    for label, value in (("Billed to", f"{display.pdf(data.get('name'))} <{display.pdf(data.get('email'))}>"),
+                         ("Reference", display.pdf(data.get("reference")) or "-"),
+                         ("Event", display.pdf(f"{data['source']}/{data['event_id']} ({data.get('type')})",
+                                               display.FIELD_LIMITS["event"])),
                          ("Issued", now_iso()[:10]),
-                         ("Amount paid", money(data.get("amount"), data.get("currency")))):
+                         ("Amount paid", display.pdf(money(data.get("amount"), data.get("currency"))))):
         pdf.cell(40, 9, f"{label}:")
-        text = str(value).encode("latin-1", "replace").decode("latin-1")  # the core fonts are Latin-1
-        pdf.cell(0, 9, text, new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 9, value, new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
 
 

@@ -15,8 +15,8 @@ def money(amount: int | None, currency: str | None) -> str:
 @handler("notify-slack", attempts=3)
 def notify_slack(job: Job) -> dict[str, Any]:
     d = job.data
-    who = d.get("name") or d.get("email") or "a customer"
-    text = (f":moneybag: {money(d.get('amount'), d.get('currency'))} from {who}"
-            f" ({d.get('type')}, event {d['source']}/{d['event_id']})")
-    slack.post(text)
+    text = slack.post(":moneybag: {amount} from {who} ({type}, event {event})",
+                      amount=money(d.get("amount"), d.get("currency")),
+                      who=d.get("name") or d.get("email") or "a customer",
+                      type=d.get("type"), event=f"{d['source']}/{d['event_id']}")
     return {"text": text}

@@ -63,12 +63,20 @@ def check_timestamp(raw: str, now: float, tolerance: int) -> None:
         raise TimestampOutOfTolerance(f"timestamp is more than {tolerance}s from now")
 
 
+KEY_SEPARATORS = "#:>"  # job ids are <source>#<event id>:<job>[><chained job>]
+MAX_ID_LENGTH = 255
+
+
 def text_field(value: object, what: str) -> str:
-    """An id or type must be a short, non-empty string without control characters."""
-    if not isinstance(value, str) or not value or len(value) > 255:
-        raise InvalidPayload(f"{what} must be a non-empty string of at most 255 characters")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+    """An event id or type: what every sink and the key scheme can carry. A non-empty string of at
+    most 255 characters, without control characters or the key separators ``#``, ``:`` and ``>``
+    (no provider sends them: ``evt_…``, ``msg_…``, GUIDs, ``orders/create``)."""
+    if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
+        raise InvalidPayload(f"{what} must be a non-empty string of at most {MAX_ID_LENGTH} characters")
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value):
         raise InvalidPayload(f"{what} contains control characters")
+    if any(c in KEY_SEPARATORS for c in value):
+        raise InvalidPayload(f"{what} contains one of {' '.join(KEY_SEPARATORS)}, which fila's keys use")
     return value
 
 

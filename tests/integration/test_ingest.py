@@ -162,3 +162,41 @@ def test_rotation_old_and_new_secrets_both_verify(client: Client, emulated: Emul
         assert post(client, "stripe", *stripe_delivery(stripe_event(), secret=secret))[0] == 200
     assert error_code(post(client, "stripe", *stripe_delivery(stripe_event(), secret="whsec_fila_local_stripe"))) == (401, "invalid_signature")
     credentials.forget()
+
+
+# Ids as each provider really sends them (from their docs and webhooks): every one must be accepted.
+PROVIDER_IDS = [
+    ("stripe", lambda i: stripe_delivery(stripe_event("invoice.paid", event_id=i)), "evt_1NG8Du2eZvKYlo2CUI79vXWy"),
+    ("github", lambda i: github_delivery({"action": "opened"}, delivery=i), "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+    ("shopify", lambda i: shopify_delivery({"id": 1}, webhook_id=i), "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"),
+    ("standard", lambda i: standard_delivery({"type": "invoice.paid"}, msg_id=i), "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"),
+]
+
+
+@pytest.mark.parametrize("source, delivery, event_id", PROVIDER_IDS)
+def test_every_provider_id_format_is_accepted(client: Client, emulated: Emulated, source: str, delivery: Any,
+                                             event_id: str) -> None:
+    status, ack = post(client, source, *delivery(event_id))
+    assert status == 200 and ack["event_id"] == event_id and len(emulated.events()) == 1
+
+
+BAD_IDS = ['evt_2df131d9e9"><svg onload=alert(1)>', "evt_1#2", "evt:1", "evt>1", "e" * 256]
+CONTROL_IDS = ["evt\x001", "evt\x1b[31m", "evt\u0085x"]  # only a JSON body can carry these, not a header
+
+
+@pytest.mark.parametrize("source, delivery, bad_id", [
+    *((s, d, bad) for s, d, _ in PROVIDER_IDS for bad in BAD_IDS),
+    *(("stripe", PROVIDER_IDS[0][1], bad) for bad in CONTROL_IDS),
+])
+def test_an_id_the_key_scheme_cannot_carry_is_invalid_and_nothing_is_stored(
+        client: Client, emulated: Emulated, source: str, delivery: Any, bad_id: str) -> None:
+    assert error_code(post(client, source, *delivery(bad_id))) == (400, "invalid_payload")
+    assert emulated.events() == [] and emulated.depth() == 0
+
+
+@pytest.mark.parametrize("bad_type", ["invoice:paid", "a#b", "x>y", "t" * 256])
+def test_an_event_type_the_key_scheme_cannot_carry_is_invalid(client: Client, emulated: Emulated, bad_type: str) -> None:
+    assert error_code(post(client, "stripe", *stripe_delivery(stripe_event(bad_type)))) == (400, "invalid_payload")
+    assert error_code(post(client, "shopify", *shopify_delivery({"id": 1}, topic=bad_type))) == (400, "invalid_payload")
+    assert error_code(post(client, "stripe", *stripe_delivery(stripe_event("\x07" + bad_type)))) == (400, "invalid_payload")
+    assert emulated.events() == []
