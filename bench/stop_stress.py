@@ -79,7 +79,7 @@ def run_round(spec: Round) -> Round:
         time.sleep(0.05)
     output = log.read_text(errors="replace")
     spec.emulator_started = "started moto's server there" in output
-    spec.state_saved = (state / "emulator.pickle").exists() and "emulator state saved" in output
+    spec.state_saved = (state / "emulator" / "manifest.json").exists() and "emulator state saved" in output
     if spec.stopped_after is None or spec.stopped_after > DEADLINE_SECONDS:
         stuck = sorted(pid for pid in seen if alive(pid))
         spec.problems.append(f"still running {DEADLINE_SECONDS:.0f} s after the first signal: {stuck}")

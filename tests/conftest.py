@@ -22,7 +22,7 @@ def aws_endpoint() -> Iterator[str]:
     url = f"http://127.0.0.1:{free_port()}"
     proc = emulator.start_moto(url)
     assert proc is not None
-    os.environ["AWS_ENDPOINT_URL"] = url
+    os.environ.update(emulator.aws_env(url))  # SQS and DynamoDB directly, the rest through url
     use_stage("local")
     yield url
     stop(proc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -70,22 +71,36 @@ def wait_listening(host: str, port: int, timeout: float, proc: subprocess.Popen[
         time.sleep(0.05)
 
 
-def state_file() -> Path | None:
-    """Where the embedded emulator keeps its state between runs: ``$FILA_STATE_DIR/emulator.pickle``
+def state_dir() -> Path | None:
+    """Where the embedded emulator keeps its state between runs: ``$FILA_STATE_DIR/emulator``
     (default ``.fila``, beside the checkout); ``FILA_STATE_DIR=`` (empty) keeps nothing."""
     folder = os.environ.get("FILA_STATE_DIR", ".fila")
-    return Path(folder).resolve() / "emulator.pickle" if folder else None
+    return Path(folder).resolve() / "emulator" if folder else None
+
+
+def endpoints(url: str) -> dict[str, str]:
+    """The direct endpoints of an embedded emulator's service processes ({} for any other endpoint)."""
+    import urllib3
+
+    try:
+        response = urllib3.request("GET", f"{url}/_fila/status", timeout=3, retries=False)
+        found = json.loads(response.data).get("endpoints", {}) if response.status == 200 else {}
+    except (urllib3.exceptions.HTTPError, ValueError, AttributeError):
+        return {}
+    return {str(k): str(v) for k, v in found.items()}
 
 
 def start_moto(url: str, log: int | None = subprocess.DEVNULL, state: Path | None = None,
                stop: Stoppable | None = None) -> subprocess.Popen[bytes] | None:
-    """Start moto's server on ``url`` (restoring and saving ``state``, if given); None if something
-    already listens there (used as is). A ``stop`` asked for meanwhile stops it and raises StartAborted."""
+    """Start the embedded emulator on ``url`` (its state kept in the folder ``state``, if given); None if
+    something already listens there (used as is). A ``stop`` asked for meanwhile stops it and raises
+    StartAborted."""
     host, port = host_port(url)
     if listening(host, port):
         return None
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fila.local.moto_server", host, str(port), *([str(state)] if state else [])],
+        [sys.executable, "-m", "fila.local.moto_server", host, str(port),
+         *(["--state-dir", str(state)] if state else [])],
         stdout=log, stderr=log, start_new_session=True,
     )
     try:
@@ -102,13 +117,15 @@ def start_moto(url: str, log: int | None = subprocess.DEVNULL, state: Path | Non
 
 
 def local_env(url: str, port: int) -> dict[str, str]:
-    """Everything the stack's processes need: the endpoint, the stage and the local defaults."""
+    """Everything the stack's processes need: the endpoints, the stage and the local defaults."""
     return {**aws_env(url), **stage_env(port), "PORT": str(port)}
 
 
 def aws_env(url: str) -> dict[str, str]:
-    """Environment for every local process: the endpoint and harmless local credentials."""
+    """Environment for every local process: the endpoint (and the direct ones of the embedded
+    emulator's SQS and DynamoDB processes, which botocore reads per service), harmless credentials."""
     return {
+        **{f"AWS_ENDPOINT_URL_{service.upper()}": direct for service, direct in endpoints(url).items()},
         "AWS_ENDPOINT_URL": url,
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),

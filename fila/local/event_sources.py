@@ -146,13 +146,15 @@ class SqsEventSource:
         if not messages or self.batching_window <= 0:
             return messages
         deadline = time.monotonic() + self.batching_window
-        while len(messages) < self.batch_size and not self.stopping.is_set():
+        gathered = {m["MessageId"]: m for m in messages}
+        while len(gathered) < self.batch_size and not self.stopping.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             wait = min(int(left + 0.999), self.wait_seconds)
-            messages += self._receive(wait, self.batch_size - len(messages))
-        return messages
+            # one whose visibility ran out while the batch gathered comes again: keep it once, newest
+            gathered.update((m["MessageId"], m) for m in self._receive(wait, self.batch_size - len(gathered)))
+        return list(gathered.values())
 
     def _receive(self, wait: int, wanted: int) -> list[dict[str, Any]]:
         response = self.sqs.receive_message(

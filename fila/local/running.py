@@ -48,7 +48,8 @@ class Stack:
         self.base = f"http://127.0.0.1:{self.port}"
         self.aws = f"http://127.0.0.1:{self.aws_port}"
         self.log = tempfile.NamedTemporaryFile(prefix="fila-up-", suffix=".log", delete=False)  # noqa: SIM115
-        self.env = {**os.environ, "PORT": str(self.port), "AWS_ENDPOINT_URL": self.aws,
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL_")}
+        self.env = {**inherited, "PORT": str(self.port), "AWS_ENDPOINT_URL": self.aws,
                     "FILA_STAGE": "local", "POWERTOOLS_LOG_LEVEL": "WARNING",
                     "FILA_STATE_DIR": tempfile.mkdtemp(prefix="fila-state-"), **env}
         self.proc: subprocess.Popen[bytes] | None = None

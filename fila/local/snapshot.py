@@ -4,15 +4,18 @@ moto keeps every queue, table, object and mail in memory and has no persistence 
 recorder replays requests, which would re-receive and re-delete SQS messages); a pickle of its
 region backends is exact. Locks are not state: they are pickled as fresh ones.
 
-Crash safety: while the state changes, a ``Snapshotter`` takes a snapshot every ``interval`` seconds
-the way Redis's BGSAVE does: it closes the gate (fila.local.gate) for the instant of an ``os.fork``,
-and the child, a frozen copy of that moment, pickles it, writes a temporary file, fsyncs it and
-renames it over the last one, while the parent goes on serving. A ``kill -9`` or a power loss loses
-at most what changed since the last completed snapshot; ``<state>.json`` says when its cut was taken.
+The emulator's processes (SQS, DynamoDB, the rest) are snapshotted together, at one cut: each closes
+its gate (fila.local.gate), and once all are closed each forks, like Redis's BGSAVE. The forked
+children, frozen copies of that one moment, pickle and write their files (temp file, fsync, rename)
+while the parents serve again; a manifest naming the files is written last. So no snapshot holds a
+job's completion without the message deletion that followed it, or the reverse: a restore is the
+state of one instant, like a machine that lost its power. Snapshots are taken every ``interval``
+seconds while the state changes, and once more at a clean stop; a ``kill -9`` or a power loss loses
+what changed since the last manifest (its ``cut_at`` says when).
 
-The file is written by this machine for this machine (pickle runs code when loaded): it lives in the
-checkout's ``.fila/`` (``FILA_STATE_DIR``), is ignored by git, and a file that does not load (another
-moto version) is set aside and the emulator starts empty.
+The files are written by this machine for this machine (pickle runs code when loaded): they live in
+the checkout's ``.fila/`` (``FILA_STATE_DIR``), ignored by git; a set that does not load (another moto
+version) is set aside and the emulator starts empty.
 """
 
 from __future__ import annotations
@@ -22,16 +25,16 @@ import io
 import json
 import os
 import pickle
+import shutil
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from fila.local.gate import Gate
-
-FORMAT = 1
+FORMAT = 2
 _LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
 
 
@@ -60,14 +63,9 @@ def _backend_dicts() -> dict[tuple[str, str], Any]:
 def capture() -> bytes:
     state = {key: {account: dict(dict.items(regions)) for account, regions in dict.items(backends)}
              for key, backends in _backend_dicts().items()}
-    for _ in range(3):  # a request still finishing may change a dict under the pickler: try again
-        buffer = io.BytesIO()
-        try:
-            _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump({"format": FORMAT, "state": state})
-            return buffer.getvalue()
-        except RuntimeError:
-            continue
-    raise RuntimeError("the emulator's state kept changing while it was saved")
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump({"format": FORMAT, "state": state})
+    return buffer.getvalue()
 
 
 def restore(data: bytes) -> int:
@@ -100,115 +98,201 @@ def write_durably(path: Path, data: bytes) -> None:
         os.close(folder)
 
 
-def save(path: Path, cut_at: float | None = None) -> int:
-    """Write the state durably, then when its cut was taken (``<state>.json``); its size in bytes."""
-    data = capture()
-    write_durably(path, data)
-    meta = {"cut_at": time.time() if cut_at is None else cut_at, "bytes": len(data)}
-    write_durably(path.with_suffix(".json"), json.dumps(meta).encode())
-    return len(data)
-
-
 def load(path: Path) -> int:
-    """Restore from ``path`` if it is there; the number of services restored (0: starting empty)."""
-    if not path.exists():
-        return 0
-    try:
-        return restore(path.read_bytes())
-    except Exception as err:  # another moto version, a truncated file: keep it, start empty
-        from moto.core.base_backend import BackendDict
-
-        BackendDict.reset()
-        path.replace(path.with_suffix(".unreadable"))
-        print(f"fila: the emulator's saved state could not be loaded ({type(err).__name__}: {err}); "
-              f"it is kept as {path.with_suffix('.unreadable').name} and the emulator starts empty",
-              file=sys.stderr, flush=True)
-        return 0
+    """Restore this process's services from ``path``; the number restored. Raises if unreadable."""
+    return restore(path.read_bytes())
 
 
-def cut_at(path: Path) -> float | None:
-    """When the cut of the last completed snapshot at ``path`` was taken (None: there is none)."""
-    try:
-        return float(json.loads(path.with_suffix(".json").read_text())["cut_at"])
-    except (OSError, ValueError, KeyError):
-        return None
+class Store:
+    """A state folder: ``manifest.json`` names the files of the last complete snapshot."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.folder / "manifest.json"
+
+    def manifest(self) -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = json.loads(self.manifest_path.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if data.get("format") == FORMAT else None
+
+    def files(self) -> dict[str, Path]:
+        """The last snapshot's file per process ({} when there is none)."""
+        manifest = self.manifest() or {"files": {}}
+        return {name: self.folder / file for name, file in manifest["files"].items()}
+
+    def cut_at(self) -> float | None:
+        manifest = self.manifest()
+        return float(manifest["cut_at"]) if manifest else None
+
+    def path(self, generation: int, member: str) -> Path:
+        return self.folder / f"{generation:08d}-{member}.pickle"
+
+    def next_generation(self) -> int:
+        manifest = self.manifest()
+        return int(manifest["generation"]) + 1 if manifest else 1
+
+    def commit(self, generation: int, cut_at: float, files: dict[str, Path]) -> None:
+        manifest = {"format": FORMAT, "generation": generation, "cut_at": cut_at,
+                    "files": {name: path.name for name, path in files.items()}}
+        write_durably(self.manifest_path, json.dumps(manifest, indent=1).encode())
+        kept = {path.name for path in files.values()} | {self.manifest_path.name}
+        for old in self.folder.iterdir():
+            if old.name not in kept and not old.name.endswith(".unreadable"):
+                old.unlink(missing_ok=True)
+
+    def set_aside(self, reason: str) -> None:
+        aside = self.folder.with_name(self.folder.name + ".unreadable")
+        shutil.rmtree(aside, ignore_errors=True)
+        self.folder.rename(aside)
+        print(f"fila: the emulator's saved state could not be loaded ({reason}); it is kept in "
+              f"{aside.name} and the emulator starts empty", file=sys.stderr, flush=True)
+
+    def forget(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@dataclass
+class Child:
+    """A forked snapshot writer."""
+
+    pid: int
+    path: Path
+    started: float = field(default_factory=time.perf_counter)
+
+
+def fork_writer(path: Path) -> Child:
+    """Fork now (call with the gate closed): the child writes this moment to ``path`` and exits."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            write_durably(path, capture())
+            code = 0
+        finally:
+            os._exit(code)
+    return Child(pid, path)
+
+
+def reap(child: Child) -> dict[str, Any]:
+    """Wait for a writer: whether it succeeded, how long it took, its CPU and the file's size."""
+    _, status, usage = os.wait4(child.pid, 0)
+    ok = os.waitstatus_to_exitcode(status) == 0
+    return {"ok": ok, "seconds": round(time.perf_counter() - child.started, 3),
+            "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
+            "bytes": child.path.stat().st_size if ok else 0}
+
+
+class Member(Protocol):
+    """One emulator process as the coordinator sees it."""
+
+    def changes(self) -> int: ...
+
+    def freeze(self, timeout: float) -> bool: ...
+
+    def thaw(self) -> None: ...
+
+    def fork(self, path: Path) -> Any: ...
+
+    def wait(self, handle: Any) -> dict[str, Any]: ...
 
 
 @dataclass
 class Stats:
-    """What snapshots cost: the requests' pause (freeze + fork) and the child's work."""
+    """What snapshots cost: the pause requests saw (freeze + fork) and the writers' work."""
 
     taken: int = 0
-    skipped: int = 0  # the gate did not close in time: tried again at the next tick
+    skipped: int = 0  # a gate did not close in time: tried again at the next tick
     last_pause_ms: float = 0.0
     max_pause_ms: float = 0.0
-    last_seconds: float = 0.0  # the child: pickle, write, fsync, rename
+    last_seconds: float = 0.0
     last_cpu_seconds: float = 0.0
     last_bytes: int = 0
+    cut_at: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
 
 
-class Snapshotter:
-    """Snapshots of a changing state, every ``interval`` seconds at most and never more often than
-    twice the last one's duration (so the child's CPU stays a fraction of a core under load)."""
+class Coordinator:
+    """Snapshots of all ``members`` at one cut, every ``interval`` seconds while anything changes and
+    never more often than twice the last one's duration (the writers' CPU stays a fraction of a core)."""
 
     FREEZE_TIMEOUT = 0.5
 
-    def __init__(self, path: Path, gate: Gate, interval: float = 1.0) -> None:
-        self.path, self.gate, self.interval = path, gate, interval
-        self.stats = Stats()
-        self.saved_changes = gate.changes
+    def __init__(self, store: Store, members: dict[str, Member], interval: float = 1.0) -> None:
+        self.store, self.members, self.interval = store, members, interval
+        self.stats = Stats(cut_at=store.cut_at())
+        self.saved: dict[str, int] = {}  # member -> its change count at the last snapshot
+        self.files = store.files()
         self._stopping = threading.Event()  # set by the main thread, never by a signal handler
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=max(1, len(members)), thread_name_prefix="snapshot")
         self._thread = threading.Thread(target=self._run, name="snapshots", daemon=True)
 
     def start(self) -> None:
+        self.saved = {name: member.changes() for name, member in self.members.items()}
         self._thread.start()
 
     def stop(self) -> None:
         self._stopping.set()
-        self._thread.join(10)
+        self._thread.join(15)
 
     def _run(self) -> None:
         pace = self.interval
         while not self._stopping.wait(pace):
-            if self.gate.changes != self.saved_changes:
-                self.take()
+            try:
+                if any(m.changes() != self.saved.get(n) for n, m in self.members.items()):
+                    self.take()
+            except Exception as err:  # a sibling that is restarting: try again at the next tick
+                print(f"fila: emulator snapshot skipped ({type(err).__name__}: {err})", file=sys.stderr,
+                      flush=True)
             pace = max(self.interval, 2 * self.stats.last_seconds)
 
-    def take(self) -> bool:
-        started = time.perf_counter()
-        if not self.gate.freeze(self.FREEZE_TIMEOUT):
-            self.stats.skipped += 1
-            return False
-        changes, cut = self.gate.changes, time.time()
-        try:
-            pid = os.fork()
-            if pid == 0:  # the child: a frozen copy of this moment
-                code = 1
-                try:
-                    save(self.path, cut)
-                    code = 0
-                finally:
-                    os._exit(code)
-        finally:
-            self.gate.thaw()
-        pause = (time.perf_counter() - started) * 1000
-        forked = time.perf_counter()
-        _, status, usage = os.wait4(pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
-            print("fila: an emulator snapshot failed; the previous one is kept", file=sys.stderr, flush=True)
-            return False
-        self.saved_changes = changes
-        s = self.stats
-        s.taken += 1
-        s.last_pause_ms, s.max_pause_ms = pause, max(s.max_pause_ms, pause)
-        s.last_seconds, s.last_cpu_seconds = time.perf_counter() - forked, usage.ru_utime + usage.ru_stime
-        s.last_bytes = self.path.stat().st_size
-        return True
+    def take(self, freeze_timeout: float = FREEZE_TIMEOUT) -> bool:
+        """One snapshot of every member at one cut; False if a gate did not close in time."""
+        with self._lock:
+            started = time.perf_counter()
+            names = list(self.members)
+            frozen = dict(zip(names, self._pool.map(lambda n: self.members[n].freeze(freeze_timeout), names),
+                              strict=True))
+            if not all(frozen.values()):
+                for name in (n for n, ok in frozen.items() if ok):
+                    self.members[name].thaw()
+                self.stats.skipped += 1
+                return False
+            cut, generation = time.time(), self.store.next_generation()
+            counts = {n: m.changes() for n, m in self.members.items()}
+            dirty = [n for n in names if counts[n] != self.saved.get(n) or n not in self.files]
+            for name in names:
+                if name not in dirty:
+                    self.members[name].thaw()  # unchanged since its last file: that file still holds
+            paths = {n: self.store.path(generation, n) for n in dirty}
+            handles = dict(zip(dirty, self._pool.map(lambda n: self.members[n].fork(paths[n]), dirty),
+                               strict=True))  # each thaws as soon as it has forked
+            pause = (time.perf_counter() - started) * 1000
+            results = dict(zip(dirty, self._pool.map(lambda n: self.members[n].wait(handles[n]), dirty),
+                               strict=True))
+            if not all(r["ok"] for r in results.values()):
+                print("fila: an emulator snapshot failed; the previous one is kept", file=sys.stderr,
+                      flush=True)
+                return False
+            self.files = {**self.files, **paths}
+            self.store.commit(generation, cut, self.files)
+            self.saved.update({n: counts[n] for n in dirty})
+            s = self.stats
+            s.taken, s.cut_at = s.taken + 1, cut
+            s.last_pause_ms, s.max_pause_ms = round(pause, 2), round(max(s.max_pause_ms, pause), 2)
+            s.last_seconds = max((r["seconds"] for r in results.values()), default=0.0)
+            s.last_cpu_seconds = round(sum(r["cpu_seconds"] for r in results.values()), 3)
+            s.last_bytes = sum(p.stat().st_size for p in self.files.values())
+            return True
 
-    def final(self) -> int:
-        """The stop's own snapshot, in this process (nothing is left to serve)."""
-        self.gate.freeze(2.0)  # stays closed: what a request changes after this would not be saved
-        return save(self.path)  # a request still inside after 2 s: the retries in capture() cover it
+    def final(self) -> bool:
+        """The stop's own snapshot (gates wait longer: nothing else is left to do)."""
+        self.stop()
+        return self.take(freeze_timeout=2.0)

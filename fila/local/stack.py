@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -88,11 +89,10 @@ def up(host: str = "127.0.0.1", port: int | None = None, fresh: bool = False) ->
         print(f"fila: cannot serve the API: {taken.describe(port)}", file=sys.stderr, flush=True)
         return 1
     endpoint = emulator.endpoint()
-    os.environ.update(emulator.local_env(endpoint, port))
     print(f"fila: AWS endpoint {endpoint}", flush=True)
-    state = emulator.state_file()
+    state = emulator.state_dir()
     if fresh and state is not None:
-        state.unlink(missing_ok=True)
+        shutil.rmtree(state, ignore_errors=True)
     aws_host, aws_port = emulator.host_port(endpoint)
     holder = ports.holder(aws_port) if emulator.listening(aws_host, aws_port) else None
     if holder is not None:
@@ -107,6 +107,9 @@ def up(host: str = "127.0.0.1", port: int | None = None, fresh: bool = False) ->
             print("fila: started moto's server there", flush=True)
         if stop.requested:
             return 0
+        chosen = {k: v for k, v in os.environ.items() if k.startswith("AWS_ENDPOINT_URL_")}
+        os.environ.update(emulator.local_env(endpoint, port))  # the emulator's direct endpoints too,
+        os.environ.update(chosen)  # unless the user chose one for a service
         from fila.local.provision import provision
 
         provision()

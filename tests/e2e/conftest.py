@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -7,6 +8,7 @@ import requests
 
 from chalicelib import aws, queues
 from chalicelib.credentials import forget
+from fila.local import emulator
 from fila.local.running import Stack
 from tests.helpers import use_stage
 
@@ -22,7 +24,10 @@ def stack() -> Iterator[Stack]:
 @pytest.fixture
 def on_stack(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     """This test process talks to the running stack's emulator and fakes; the fakes start clean."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", stack.aws)
+    for key in [k for k in os.environ if k.startswith("AWS_ENDPOINT_URL")]:
+        monkeypatch.delenv(key)
+    for key, value in emulator.aws_env(stack.aws).items():
+        monkeypatch.setenv(key, value)
     monkeypatch.setenv("PORT", str(stack.port))
     use_stage("local")
     for target in ("crm", "slack"):

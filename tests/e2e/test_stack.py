@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import signal
 import time
 from pathlib import Path
@@ -95,7 +96,7 @@ def test_a_kill_9_loses_nothing_acknowledged_before_the_last_snapshot(tmp_path: 
             acked.append((event_id, time.time()))
             time.sleep(0.1)
         running.kill()  # mid-processing: jobs claimed, messages in flight
-        cut = snapshot.cut_at(tmp_path / "emulator.pickle")
+        cut = snapshot.Store(tmp_path / "emulator").cut_at()
         assert cut is not None
         kept = [event_id for event_id, at in acked if at < cut]
         assert len(kept) >= 10, f"only {len(kept)} of {len(acked)} acks before the last cut"
@@ -116,7 +117,7 @@ def test_fresh_forgets_the_saved_state(tmp_path: Path) -> None:
     try:
         event_id = deliver(running, "stripe", *stripe_delivery(payment("fresh@example.com")))
         running.stop()
-        assert (tmp_path / "emulator.pickle").exists()
+        assert (tmp_path / "emulator" / "manifest.json").exists()
         running.start()
         assert _event(running, event_id).status_code == 200
         running.stop()
@@ -126,15 +127,19 @@ def test_fresh_forgets_the_saved_state(tmp_path: Path) -> None:
         running.stop()
 
 
-def test_an_unreadable_state_file_is_set_aside_and_the_emulator_starts_empty(tmp_path: Path) -> None:
-    (tmp_path / "emulator.pickle").write_bytes(b"not a pickle")
+def test_an_unreadable_state_is_set_aside_and_the_emulator_starts_empty(tmp_path: Path) -> None:
+    folder = tmp_path / "emulator"
+    folder.mkdir()
+    (folder / "00000001-main.pickle").write_bytes(b"not a pickle")
+    (folder / "manifest.json").write_text(json.dumps({"format": snapshot.FORMAT, "generation": 1, "cut_at": 0,
+                                                      "files": {"main": "00000001-main.pickle"}}))
     running = Stack(FILA_STATE_DIR=str(tmp_path)).start()
     try:
         assert "could not be loaded" in running.output()
-        assert (tmp_path / "emulator.unreadable").read_bytes() == b"not a pickle"
+        assert (tmp_path / "emulator.unreadable" / "00000001-main.pickle").read_bytes() == b"not a pickle"
     finally:
         running.stop()
-    assert (tmp_path / "emulator.pickle").exists()  # saved afresh at the stop
+    assert snapshot.Store(folder).files()  # saved afresh at the stop
 
 
 ADMIN = {"Authorization": "Bearer fila-local-admin"}

@@ -21,7 +21,7 @@ Behaviour = Callable[[list[dict[str, Any]]], Any]
 class Harness:
     """A queue with a DLQ, a Chalice app whose SQS handler records every batch, and its poller."""
 
-    def __init__(self, visibility: int = 1, max_receive: int = 5) -> None:
+    def __init__(self, visibility: int = 2, max_receive: int = 5) -> None:
         self.sqs = boto3.client("sqs")
         name = "es-" + uuid.uuid4().hex[:12]
         self.dlq_url = self.sqs.create_queue(QueueName=name + "-dlq")["QueueUrl"]
