@@ -10,7 +10,7 @@ import functools
 import time
 from typing import Any
 
-from fila.local import fast_sqs
+from fila.local import fast_dynamodb, fast_sqs
 
 
 def apply() -> None:
@@ -37,6 +37,7 @@ def apply() -> None:
     werkzeug_app.create_backend_app = create_backend_app
     _sqs_scans()
     fast_sqs.apply()
+    fast_dynamodb.apply()
 
 
 def _sqs_scans() -> None:
