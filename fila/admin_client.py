@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from chalicelib.credentials import LOCAL_DEFAULTS
+from fila.local.defaults import SECRETS
 
 
 class AdminError(Exception):
@@ -22,7 +22,7 @@ class Admin:
     def __init__(self, url: str | None = None, token: str | None = None) -> None:
         local = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
         self.url = (url or os.environ.get("FILA_URL") or local).rstrip("/")
-        self.token = token or os.environ.get("ADMIN_TOKEN") or LOCAL_DEFAULTS["ADMIN_TOKEN"]
+        self.token = token or os.environ.get("ADMIN_TOKEN") or SECRETS["ADMIN_TOKEN"]
 
     def call(self, method: str, path: str, **params: Any) -> Any:
         try:

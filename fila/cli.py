@@ -63,26 +63,42 @@ def _api_url(args: argparse.Namespace) -> str:
 
 
 def _send(args: argparse.Namespace) -> int:
+    """POST signed samples, ``--concurrency`` at a time; stops at the first answer that is not 200."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import requests
 
     from fila.admin_client import progress
     from fila.samples import signed_sample
 
     url = f"{_api_url(args)}/webhooks/{args.source}"
-    for n in range(1, args.count + 1):
+    session = requests.Session()
+    session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=max(1, args.concurrency)))
+    failed, lock = threading.Event(), threading.Lock()
+    done = [0]
+
+    def one(_: int) -> None:
+        if failed.is_set():
+            return
         event_id, headers, body = signed_sample(args.source, args.type)
         try:
-            response = requests.post(url, headers=headers, data=body, timeout=10)
+            response = session.post(url, headers=headers, data=body, timeout=30)
         except requests.RequestException as err:
             print(f"fila: cannot reach {url}: {type(err).__name__}", file=sys.stderr)
-            return 1
+            failed.set()
+            return
         if args.count == 1 or response.status_code != 200:
             print(f"{response.status_code} {args.source} {args.type} {event_id} {response.text}")
         if response.status_code != 200:
-            return 1
-        if args.count > 1:
-            progress(n, args.count, f"sending {args.source} {args.type}")
-    return 0
+            failed.set()
+        elif args.count > 1:
+            with lock:
+                done[0] += 1
+                progress(done[0], args.count, f"sending {args.source} {args.type}")
+
+    with ThreadPoolExecutor(max(1, args.concurrency)) as pool:
+        list(pool.map(one, range(args.count)))
+    return 1 if failed.is_set() else 0
 
 
 def _admin(args: argparse.Namespace) -> Any:
@@ -195,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     send.add_argument("source", choices=["stripe", "github", "shopify", "standard"])
     send.add_argument("type", help="event type, e.g. payment_intent.succeeded, issues.opened, orders/create")
     send.add_argument("--count", type=int, default=1)
+    send.add_argument("--concurrency", type=int, default=1, help="requests in flight at once (default 1)")
     send.add_argument("--url", default=None, help="API base URL (default $FILA_URL or http://127.0.0.1:$PORT)")
     send.set_defaults(func=_send)
 

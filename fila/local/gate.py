@@ -1,11 +1,12 @@
 """The emulator's gate: requests pass it shared; a snapshot closes it for the instant of a fork.
 
 A snapshot must be one moment between requests, not the middle of one (an UpdateItem half applied,
-a message taken from one queue and not yet put in its DLQ). Every request that may change state holds
-the gate shared while moto handles it; the snapshotter ``freeze``s it (waits for those in flight,
-holds new ones back), forks, and ``thaw``s it: requests wait for the fork, not for the pickling.
-A long poll does not hold the gate while it waits, only while it takes messages (fila.local.fast_sqs).
-The freezer waits at most ``timeout`` and then gives up that round, so nothing can wedge on it.
+a message taken from one queue and not yet put in its DLQ). Every request holds the gate shared while
+moto handles it (``install``: from parsing the request to building its answer, not while waitress
+reads or writes it); the snapshotter ``freeze``s it (waits for those inside, holds new ones back),
+forks, and ``thaw``s it: requests wait for the fork, not for the pickling. A long poll does not hold
+the gate while it waits, only while it takes messages (fila.local.fast_sqs). The freezer waits at
+most ``timeout`` and then gives up that round, so nothing can wedge on it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 class Gate:
@@ -64,4 +66,31 @@ class Gate:
             self._cond.notify_all()
 
 
-GATE = Gate()  # one per emulator process: the WSGI wrapper and the SQS patches share it
+GATE = Gate()  # one per emulator process: moto's request handling and the SQS patches share it
+# Operations that never change state (X-Amz-Target's suffix); ReceiveMessage is gated where it takes.
+READS = frozenset({
+    "GetItem", "BatchGetItem", "Query", "Scan", "DescribeTable", "ListTables", "DescribeTimeToLive",
+    "GetQueueUrl", "GetQueueAttributes", "ListQueues", "ListQueueTags", "ListDeadLetterSourceQueues",
+    "GetParameter", "GetParameters", "GetParametersByPath", "DescribeParameters",
+})
+UNGATED = frozenset({"ReceiveMessage"})
+
+
+def install(gate: Gate = GATE) -> None:
+    """Every moto request through the gate: moto.core.utils.convert_to_flask_response.__call__ is
+    where each service's handler runs, between Flask's request and its response."""
+    from flask import request
+    from moto.core.utils import convert_to_flask_response
+
+    handle = convert_to_flask_response.__call__
+
+    def gated(self: Any, args: Any = None, **kwargs: Any) -> Any:
+        op = request.headers.get("X-Amz-Target", "").rpartition(".")[2] or None
+        if op in UNGATED:
+            return handle(self, args, **kwargs)
+        with gate.shared():
+            if not (op in READS or (op is None and request.method in ("GET", "HEAD"))):
+                gate.changed()
+            return handle(self, args, **kwargs)
+
+    convert_to_flask_response.__call__ = gated  # type: ignore[method-assign]

@@ -33,20 +33,7 @@ from fila.local.signals import StopSignals
 
 CONTROL = "/_fila/"
 SIBLINGS = ("sqs", "dynamodb")
-# Operations that never change state (X-Amz-Target's suffix); ReceiveMessage is gated where it takes.
-READS = frozenset({
-    "GetItem", "BatchGetItem", "Query", "Scan", "DescribeTable", "ListTables", "DescribeTimeToLive",
-    "GetQueueUrl", "GetQueueAttributes", "ListQueues", "ListQueueTags", "ListDeadLetterSourceQueues",
-    "GetParameter", "GetParameters", "GetParametersByPath", "DescribeParameters",
-})
-UNGATED = frozenset({"ReceiveMessage"})
 StartResponse = Callable[..., Any]
-
-
-def operation(environ: dict[str, Any]) -> str | None:
-    """The API operation of a JSON-protocol request (DynamoDB, SQS, SSM…); None for the others."""
-    target = environ.get("HTTP_X_AMZ_TARGET", "")
-    return target.rpartition(".")[2] or None
 
 
 class LocalMember:
@@ -120,8 +107,8 @@ class RemoteMember:
 
 
 class Emulator:
-    """moto's WSGI app behind the gate, plus ``/_fila/*``: status, and snapshot control for the main
-    process (freeze, fork, thaw, wait)."""
+    """moto's WSGI app (its requests pass the gate: fila.local.gate.install), plus ``/_fila/*``: status,
+    and snapshot control for the main process (freeze, fork, thaw, wait)."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]], gate: Gate,
                  status: Callable[[], dict[str, Any]]) -> None:
@@ -132,15 +119,7 @@ class Emulator:
         path = environ.get("PATH_INFO", "")
         if path.startswith(CONTROL):
             return self._control(path[len(CONTROL):], environ, start_response)
-        op = operation(environ)
-        if op in UNGATED:
-            return self.app(environ, start_response)
-        reads = op in READS or (op is None and environ.get("REQUEST_METHOD") in ("GET", "HEAD"))
-        with self.gate.shared():
-            if not reads:
-                self.gate.changed()
-            # moto builds the whole response inside the call: the gate covers every change it makes
-            return list(self.app(environ, start_response))
+        return self.app(environ, start_response)
 
     def _control(self, action: str, environ: dict[str, Any],
                  start_response: StartResponse) -> Iterable[bytes]:
@@ -205,9 +184,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--restore", type=Path, default=None, help="(siblings) the snapshot to start from")
     args = parser.parse_args(argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))
-    from fila.local import fast_sqs, moto_patches, snapshot
+    from fila.local import fast_sqs, gate, moto_patches, snapshot
 
     moto_patches.apply()
+    gate.install()
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from waitress import create_server
 

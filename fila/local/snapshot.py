@@ -162,11 +162,13 @@ class Child:
 
     pid: int
     path: Path
+    fork_ms: float
     started: float = field(default_factory=time.perf_counter)
 
 
 def fork_writer(path: Path) -> Child:
     """Fork now (call with the gate closed): the child writes this moment to ``path`` and exits."""
+    started = time.perf_counter()
     pid = os.fork()
     if pid == 0:
         code = 1
@@ -175,14 +177,14 @@ def fork_writer(path: Path) -> Child:
             code = 0
         finally:
             os._exit(code)
-    return Child(pid, path)
+    return Child(pid, path, round((time.perf_counter() - started) * 1000, 2))
 
 
 def reap(child: Child) -> dict[str, Any]:
     """Wait for a writer: whether it succeeded, how long it took, its CPU and the file's size."""
     _, status, usage = os.wait4(child.pid, 0)
     ok = os.waitstatus_to_exitcode(status) == 0
-    return {"ok": ok, "seconds": round(time.perf_counter() - child.started, 3),
+    return {"ok": ok, "seconds": round(time.perf_counter() - child.started, 3), "fork_ms": child.fork_ms,
             "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
             "bytes": child.path.stat().st_size if ok else 0}
 
@@ -209,6 +211,8 @@ class Stats:
     skipped: int = 0  # a gate did not close in time: tried again at the next tick
     last_pause_ms: float = 0.0
     max_pause_ms: float = 0.0
+    last_freeze_ms: float = 0.0  # of the pause: until every gate was closed
+    last_fork_ms: float = 0.0  # of the pause: the slowest fork
     last_seconds: float = 0.0
     last_cpu_seconds: float = 0.0
     last_bytes: int = 0
@@ -219,10 +223,12 @@ class Stats:
 
 
 class Coordinator:
-    """Snapshots of all ``members`` at one cut, every ``interval`` seconds while anything changes and
-    never more often than twice the last one's duration (the writers' CPU stays a fraction of a core)."""
+    """Snapshots of all ``members`` at one cut, every ``interval`` seconds while anything changes, and
+    further apart under load (at most ``MAX_PACE``): never more often than twice the writers' last
+    duration, nor than 25 times the last pause (so the pause costs requests at most 4 % of the time)."""
 
-    FREEZE_TIMEOUT = 0.5
+    FREEZE_TIMEOUT = 0.25
+    MAX_PACE = 4.0
 
     def __init__(self, store: Store, members: dict[str, Member], interval: float = 1.0) -> None:
         self.store, self.members, self.interval = store, members, interval
@@ -251,7 +257,10 @@ class Coordinator:
             except Exception as err:  # a sibling that is restarting: try again at the next tick
                 print(f"fila: emulator snapshot skipped ({type(err).__name__}: {err})", file=sys.stderr,
                       flush=True)
-            pace = max(self.interval, 2 * self.stats.last_seconds)
+            # under load a snapshot costs more: its requests' pause, its writers' CPU; take fewer, up to
+            # MAX_PACE apart (the crash window)
+            pace = min(self.MAX_PACE, max(self.interval, 2 * self.stats.last_seconds,
+                                          self.stats.last_pause_ms / 1000 * 25))
 
     def take(self, freeze_timeout: float = FREEZE_TIMEOUT) -> bool:
         """One snapshot of every member at one cut; False if a gate did not close in time."""
@@ -265,6 +274,7 @@ class Coordinator:
                     self.members[name].thaw()
                 self.stats.skipped += 1
                 return False
+            frozen_ms = (time.perf_counter() - started) * 1000
             cut, generation = time.time(), self.store.next_generation()
             counts = {n: m.changes() for n, m in self.members.items()}
             dirty = [n for n in names if counts[n] != self.saved.get(n) or n not in self.files]
@@ -287,6 +297,8 @@ class Coordinator:
             s = self.stats
             s.taken, s.cut_at = s.taken + 1, cut
             s.last_pause_ms, s.max_pause_ms = round(pause, 2), round(max(s.max_pause_ms, pause), 2)
+            s.last_freeze_ms = round(frozen_ms, 2)
+            s.last_fork_ms = max((r["fork_ms"] for r in results.values()), default=0.0)
             s.last_seconds = max((r["seconds"] for r in results.values()), default=0.0)
             s.last_cpu_seconds = round(sum(r["cpu_seconds"] for r in results.values()), 3)
             s.last_bytes = sum(p.stat().st_size for p in self.files.values())
