@@ -8,7 +8,7 @@ STAGE  ?= dev
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint package deploy clean browser
+.PHONY: run test test-fast lint package deploy clean browser
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,10 +26,16 @@ browser:
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium; }
 
+# The whole suite, three test files at a time (end-to-end tests mostly wait: on a 2-core machine three
+# workers finish first); the tests sharing the session's local stack run in one worker (xdist_group).
 test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 3 --dist loadgroup
+
+# The unit tier: the job system on the in-memory store and queues, no emulator, in seconds.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests/unit -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

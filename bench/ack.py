@@ -7,7 +7,7 @@ at client concurrency 1/16/64 (bench/loadgen.mjs: Node's fetch, keep-alive), an 
 fixed rate with the queue depth sampled every 0.5 s (the stack's own consumers drain it), the
 app's CPU per webhook without AWS calls (bench/app_cpu.py), and the import cost (bench/import_cost.py).
 The seed system runs in the same bench run via its own run.sh (scenario noop), from a temporary
-copy of ../shared/anchors/bull. Results: bench/results/ack-<time>.json, and a Markdown summary on
+copy of the seed system (``FILA_SEED_DIR``: a checkout of the Bull + Redis baseline). Results: bench/results/ack-<time>.json, and a Markdown summary on
 stdout for BENCHMARKS.md. Only 127.0.0.1 is ever contacted; every loop is bounded.
 """
 
@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import app_cpu, import_cost  # noqa: E402
+from chalicelib.resources import lanes  # noqa: E402
 from fila.local.running import Stack  # noqa: E402
-from fila.resources import resources  # noqa: E402
 
 LEVELS = (1, 16, 64)
 
@@ -52,7 +52,7 @@ class DepthSampler:
     def __init__(self, endpoint: str) -> None:
         self.sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1",
                                 aws_access_key_id="testing", aws_secret_access_key="testing")
-        self.urls = [self.sqs.get_queue_url(QueueName=f"fila-local-{q}")["QueueUrl"] for q in resources()["queues"]]
+        self.urls = [self.sqs.get_queue_url(QueueName=f"fila-local-{q}")["QueueUrl"] for q in lanes()]
         self.samples: list[tuple[float, int]] = []
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -121,9 +121,11 @@ def fila_run(requests: int, rate: int, seconds: int) -> dict[str, Any]:
 
 def bull_run(requests: int, scenarios: str = "noop") -> dict[str, Any] | None:
     """The seed system's own run.sh, from a temporary copy; its result.json per scenario."""
-    anchor = ROOT.parent / "shared" / "anchors" / "bull"
-    if not anchor.exists():
+    seed = os.environ.get("FILA_SEED_DIR")
+    if not seed or not Path(seed).exists():
+        print("no seed system to compare with: set FILA_SEED_DIR to a checkout of it", file=sys.stderr)
         return None
+    anchor = Path(seed)
     work = Path(tempfile.mkdtemp(prefix="bull-")) / "bull"
     shutil.copytree(anchor, work)
     for f in work.rglob("*"):

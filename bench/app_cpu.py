@@ -1,7 +1,7 @@
 """The app's own CPU per webhook, AWS calls excluded (what Lambda bills beyond the network waits).
 
-Calls the Chalice app the way Lambda does (API Gateway proxy event, context) with the event store
-and the queue replaced by in-memory stand-ins, so only fila's and Chalice's own work is timed:
+Calls the Chalice app the way Lambda does (API Gateway proxy event, context) with the job system's
+store and queues in memory (fila.memory), so only fila's and Chalice's own work is timed:
 routing, signature check, JSON decode, envelope, logging, response. Prints JSON.
 """
 
@@ -19,22 +19,22 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # app.py lives at the root
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("FILA_STAGE", "local")
 
 
 def main(n: int = 5000) -> dict[str, Any]:
+    from fila.local.defaults import stage_env
+
+    os.environ.update(stage_env())
     import app as fila
-    from chalicelib import queues, store
+    from chalicelib import runtime
+    from chalicelib.handlers import HANDLERS
+    from chalicelib.system import JobSystem
+    from fila.memory import MemoryQueues, MemoryStore
     from fila.samples import signed_sample
 
-    stored: set[str] = set()
-
-    def add(event: store.Event) -> bool:
-        first = event.key not in stored
-        stored.add(event.key)
-        return first
-
-    store.events.add = add  # type: ignore[method-assign]
-    queues.send = lambda key, message, delay_seconds=0: "id"
+    system = JobSystem(HANDLERS, store=MemoryStore(), queues=MemoryQueues())
+    setattr(runtime, "system", lambda: system)  # noqa: B010
     requests = []
     for i in range(n):
         _, headers, body = signed_sample("stripe", "payment_intent.succeeded", event_id=f"evt_cpu_{i}")

@@ -77,7 +77,8 @@ def _sqs_row(sqs: Any, depth: int, calls: int) -> dict[str, float]:
     row = {"SendMessage": _p50(lambda: sqs.send_message(QueueUrl=queue, MessageBody="y" * 200), calls),
            "GetQueueAttributes": _p50(lambda: sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"]), calls)}
     for _ in range(3 * calls // 10 + 1):  # receipt handles for the calls below (depth stays about the same)
-        sqs.send_message_batch(QueueUrl=queue, Entries=[{"Id": str(i), "MessageBody": "z"} for i in range(10)])
+        sqs.send_message_batch(QueueUrl=queue, Entries=[{"Id": str(i), "MessageBody": "x" * 200}
+                                                        for i in range(10)])
     row["ReceiveMessage (10)"] = _p50(receive, calls)
     it = iter(handles)
     row["ChangeMessageVisibility"] = _p50(
@@ -215,7 +216,7 @@ def main() -> None:
     result: dict[str, Any] = {"started": started.isoformat(timespec="seconds"), "machine": _machine()}
     if not args.no_baseline:
         print("seed (Bull + Redis): ack levels and backlog drain…", flush=True)
-        os.environ.update({"BACKLOG": str(backlog), "LEVELS": "1 16 64"})
+        os.environ.update({"BACKLOG": str(backlog), "LEVELS": "1,16,64"})
         result["bull"] = bull_run(requests)
     print("SQS per-call latency by depth (fila's emulator, fresh):", flush=True)
     url = f"http://127.0.0.1:{free_port()}"

@@ -64,10 +64,13 @@ class Calls:
 def run_scenario(name: str, jobs_n: int, calls: Calls, sleep_s: float = 0.0, fail_once: bool = False
                  ) -> dict[str, Any]:
     import app as fila
-    from chalicelib import queues
+    from chalicelib import queues, runtime
     from chalicelib.backoff import fixed
-    from chalicelib.consumer import CONSUMERS
-    from chalicelib.jobs import Job, enqueue, handler
+    from chalicelib.jobs import Job
+    from chalicelib.queues import SqsQueues
+    from chalicelib.resources import lanes
+    from chalicelib.store.dynamodb import DynamoStore
+    from chalicelib.system import JobSystem, handler
     from fila.local.event_sources import SqsEventSource
 
     done = threading.Event()
@@ -86,13 +89,15 @@ def run_scenario(name: str, jobs_n: int, calls: Calls, sleep_s: float = 0.0, fai
             if len(completed) == jobs_n:
                 done.set()
 
+    system = JobSystem([work], store=DynamoStore(), queues=SqsQueues())
+    setattr(runtime, "system", lambda: system)  # noqa: B010 - the app's consumers run this one
     calls.take()
     started = time.perf_counter()
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda i: enqueue(job_name, {"i": i}), range(jobs_n)))
+        list(pool.map(lambda i: system.enqueue(job_name, {"i": i}), range(jobs_n)))
     enqueue_s = time.perf_counter() - started
     enqueue_calls = calls.take()
-    lane = CONSUMERS["default"]
+    lane = lanes()["default"]
     source = SqsEventSource("consume_default", fila.app.handler_map["consume_default"], queues.queue_url("default"),
                             batch_size=lane.batch_size, batching_window=0, concurrency=lane.concurrency,
                             wait_seconds=1, timeout_seconds=30)

@@ -37,7 +37,7 @@ import random
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -52,12 +52,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.chaos import CpuMeter, Outage, cpu_share, kill_workers  # noqa: E402
-from chalicelib.credentials import LOCAL_DEFAULTS  # noqa: E402
+from chalicelib.events import EventStatus, status_of  # noqa: E402
+from chalicelib.jobs import Job  # noqa: E402
+from chalicelib.resources import lanes  # noqa: E402
 from chalicelib.routing import route_for  # noqa: E402
 from chalicelib.schemes import schemes  # noqa: E402
+from chalicelib.store.dynamodb import decode  # noqa: E402
+from chalicelib.store.jobs import from_record as job_record  # noqa: E402
+from fila.local.defaults import SECRETS as LOCAL_DEFAULTS  # noqa: E402
 from fila.local.emulator import aws_env, host_port  # noqa: E402
 from fila.local.running import Stack  # noqa: E402
-from fila.resources import resources  # noqa: E402
 from fila.samples import BUILDERS  # noqa: E402
 
 ADMIN = {"Authorization": f"Bearer {LOCAL_DEFAULTS['ADMIN_TOKEN']}"}
@@ -201,7 +205,7 @@ class Soak:
 
     def _tune_visibility(self) -> None:
         sqs = self.client("sqs")
-        for key in resources()["queues"]:
+        for key in lanes():
             url = sqs.get_queue_url(QueueName=f"fila-local-{key}")["QueueUrl"]
             sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(VISIBILITY_SECONDS)})
 
@@ -310,7 +314,14 @@ class Soak:
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def event_statuses(self) -> dict[str, str]:
-        return {i["pk"]["S"]: i["status"]["S"] for i in self.scan("events")}
+        """Each event's status as fila reads it: what was stored, then what its jobs are."""
+        by_event: dict[str, list[Job]] = defaultdict(list)
+        for item in self.scan("jobs"):
+            job = job_record(decode(item))
+            if job.event_key:
+                by_event[job.event_key].append(job)
+        return {i["pk"]["S"]: str(status_of(EventStatus(i["status"]["S"]), by_event[i["pk"]["S"]]))
+                for i in self.scan("events")}
 
     def _queue_attrs(self, name: str) -> dict[str, str]:
         sqs = self.client("sqs")
@@ -322,17 +333,17 @@ class Soak:
     def queue_depths(self) -> dict[str, int]:
         """Messages per queue: visible, in flight and delayed."""
         return {key: sum(int(v) for v in self._queue_attrs(f"fila-local-{key}").values())
-                for key in resources()["queues"]}
+                for key in lanes()}
 
     def dlq_depths(self) -> dict[str, int]:
         return {key: sum(int(v) for v in self._queue_attrs(f"fila-local-{key}-dlq").values())
-                for key in resources()["queues"]}
+                for key in lanes()}
 
     def dlq_messages(self) -> list[dict[str, Any]]:
         """Every DLQ message, read without consuming it (each is made visible again)."""
         sqs = self.client("sqs")
         found = []
-        for key in resources()["queues"]:
+        for key in lanes():
             url = sqs.get_queue_url(QueueName=f"fila-local-{key}-dlq")["QueueUrl"]
             seen: list[dict[str, Any]] = []
             while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30,
@@ -365,7 +376,7 @@ class Soak:
         violations: list[str] = []
         accepted = [p for p in self.planned if p.acks]
         stored = self.scan("events")
-        statuses = {e["pk"]["S"]: e["status"]["S"] for e in stored}
+        statuses = self.event_statuses()
         swept = {e["pk"]["S"] for e in stored if "swept_at" in e}
         not_queued = self.not_queued_at_ack()
         jobs = {j["job_id"]["S"]: j for j in self.scan("jobs")}

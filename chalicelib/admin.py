@@ -1,16 +1,13 @@
-"""The operator's surface (contract §4): ``/admin`` (the dashboard page) and ``/admin/api/*`` (JSON,
-behind ``Authorization: Bearer <ADMIN_TOKEN>``, compared in constant time).
+"""The operator's surface: ``/admin`` (the dashboard page) and ``/admin/api/*`` (JSON, behind
+``Authorization: Bearer <ADMIN_TOKEN>``, compared in constant time). docs/contract.md lists the calls.
 
-Lists page through GSIs with opaque cursors and never scan a table; queue counts come from SQS's own
-attributes.
+Lists page through indexes with opaque cursors and never scan a table; queue counts come from SQS's
+own attributes.
 """
 
 from __future__ import annotations
 
-import base64
 import hmac
-import json
-import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -19,22 +16,22 @@ from urllib.parse import unquote
 
 from chalice import Blueprint, Response
 
-from chalicelib import aws, credentials, dispatch, operations, queues
-from chalicelib.consumer import CONSUMERS
+from chalicelib import credentials, dispatch, operations, runtime, schedules
 from chalicelib.errors import FilaError, InvalidPayload, NotFound, Unauthorized, error_response, json_response
-from chalicelib.jobs import Job, jobs
-from chalicelib.schedules import HOURLY, SYNC_CRM, runs, sync_crm
-from chalicelib.settings import settings
-from chalicelib.store import events
+from chalicelib.events import status_of
+from chalicelib.jobs import Job, JobStatus
+from chalicelib.resources import lanes
 from chalicelib.sweep import EVERY_MINUTE, sweep
+from chalicelib.system import JobSystem
 
 blueprint = Blueprint(__name__)
 PAGE = Path(__file__).with_name("dashboard.html")
 # name -> (its EventBridge expression, what "run now" runs and the run id it reports)
-SCHEDULES: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
-    SYNC_CRM: (HOURLY.to_string(), lambda: {"run_id": sync_crm()["run_id"]}),
+SCHEDULES: dict[str, tuple[str, Callable[[JobSystem], dict[str, Any]]]] = {
+    schedules.SYNC_CRM: (schedules.HOURLY.to_string(),
+                         lambda system: {"run_id": schedules.sync_crm(system.store)["run_id"]}),
     "recovery-sweep": (EVERY_MINUTE.to_string(),
-                       lambda: {"run_id": f"run#{uuid.uuid4().hex[:8]}", "enqueued": sweep()}),
+                       lambda system: {"run_id": f"run#{uuid.uuid4().hex[:8]}", "enqueued": sweep(system)}),
 }
 
 
@@ -48,19 +45,31 @@ def _authorized() -> None:
 
 
 def api(path: str, methods: tuple[str, ...] = ("GET",)) -> Any:
-    """A JSON admin route: authorised first, FilaErrors mapped to their status codes."""
+    """A JSON admin route: authorised first, FilaErrors mapped to their status codes; the view gets the
+    job system and the path parameters."""
     def register(view: Any) -> Any:
         def wrapped(**params: str) -> Response:
             try:
                 _authorized()
                 # Job ids hold '#' and ':' (derived from event ids): clients percent-encode them, and not
                 # every gateway decodes path parameters (chalice local does not).
-                return json_response(200, view(**{k: unquote(v) for k, v in params.items()}))
+                decoded = {k: unquote(v) for k, v in params.items()}
+                return json_response(200, view(runtime.system(), **decoded))
             except FilaError as err:
                 return error_response(err)
         wrapped.__name__ = view.__name__
         return blueprint.route(f"/admin/api{path}", methods=list(methods))(wrapped)
     return register
+
+
+def _query() -> dict[str, str]:
+    return dict(blueprint.current_request.query_params or {})
+
+
+def _lane(name: str) -> str:
+    if name not in lanes():
+        raise NotFound(f"no queue {name!r}; expected one of {sorted(lanes())}")
+    return name
 
 
 @blueprint.route("/admin", methods=["GET"])
@@ -70,133 +79,99 @@ def dashboard() -> Response:
 
 
 @api("/queues")
-def list_queues() -> dict[str, Any]:
-    return {"queues": [queue_counts(name) for name in CONSUMERS]}
+def list_queues(system: JobSystem) -> dict[str, Any]:
+    return {"queues": [queue_counts(system, name) for name in lanes()]}
 
 
-def queue_counts(name: str) -> dict[str, Any]:
-    sqs = aws.client("sqs")
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-             "ApproximateNumberOfMessagesDelayed"]
-    main = sqs.get_queue_attributes(QueueUrl=queues.queue_url(name), AttributeNames=names)["Attributes"]
-    dead = sqs.get_queue_attributes(QueueUrl=queues.dlq_url(name), AttributeNames=names[:2])["Attributes"]
-    return {"name": name, "waiting": int(main["ApproximateNumberOfMessages"]),
-            "in_flight": int(main["ApproximateNumberOfMessagesNotVisible"]),
-            "delayed": int(main["ApproximateNumberOfMessagesDelayed"]),
-            "dead": sum(int(dead[n]) for n in names[:2])}
+def queue_counts(system: JobSystem, lane: str) -> dict[str, Any]:
+    counts = system.queues.counts(lane)
+    return {"name": lane, "waiting": counts.waiting, "in_flight": counts.in_flight, "delayed": counts.delayed,
+            "dead": system.queues.dlq_depth(lane)}
 
 
 @api("/events/{source}/{event_id}")
-def show_event(source: str, event_id: str) -> dict[str, Any]:
-    event = events.get(source, event_id)
+def show_event(system: JobSystem, source: str, event_id: str) -> dict[str, Any]:
+    event = system.events.get(source, event_id)
     if event is None:
         raise NotFound(f"no event {source}/{event_id}")
-    return {"source": event.source, "event_id": event.event_id, "type": event.type, "status": event.status,
-            "received_at": event.received_at, "headers": event.headers,
-            "jobs": [job_summary(j) for j in jobs.for_event(event.key)]}
+    jobs = system.jobs.of_event(event.key)
+    return {"source": event.source, "event_id": event.event_id, "type": event.type,
+            "status": status_of(event.status, jobs), "received_at": event.received_at,
+            "headers": event.headers, "jobs": [job_summary(j) for j in jobs]}
 
 
 @api("/events/{source}/{event_id}/replay", methods=("POST",))
-def replay_event(source: str, event_id: str) -> dict[str, Any]:
-    return {"jobs": [job_summary(j) for j in dispatch.replay(source, event_id)]}
+def replay_event(system: JobSystem, source: str, event_id: str) -> dict[str, Any]:
+    return {"jobs": [job_summary(j) for j in dispatch.replay(system, source, event_id)]}
 
 
 @api("/jobs")
-def list_jobs() -> dict[str, Any]:
-    query = dict(blueprint.current_request.query_params or {})
+def list_jobs(system: JobSystem) -> dict[str, Any]:
+    query = _query()
+    status, queue = query.get("status") or None, query.get("queue") or None
+    if status is not None and status not in set(JobStatus):
+        raise InvalidPayload(f"status must be one of {sorted(JobStatus)}")
+    if queue is not None:
+        _lane(queue)
     try:
         limit = max(1, min(int(query.get("limit", "50")), 200))
-        cursor = json.loads(base64.urlsafe_b64decode(query["cursor"])) if query.get("cursor") else None
-    except (ValueError, TypeError):
+        found, after = system.jobs.page(status=status, queue=queue, limit=limit,
+                                        cursor=query.get("cursor") or None)
+    except (ValueError, TypeError, KeyError):
         raise InvalidPayload("limit must be a number and cursor a value from next_cursor") from None
-    if query.get("queue") and query["queue"] not in CONSUMERS:
-        raise NotFound(f"no queue {query['queue']!r}")
-    found, after = jobs.page(status=query.get("status") or None, queue=query.get("queue") or None,
-                             limit=limit, cursor=cursor)
-    return {"jobs": [job_summary(j) for j in found],
-            "next_cursor": base64.urlsafe_b64encode(json.dumps(after).encode()).decode() if after else None}
+    return {"jobs": [job_summary(j) for j in found], "next_cursor": after}
 
 
 @api("/jobs/{job_id}")
-def show_job(job_id: str) -> dict[str, Any]:
-    job = jobs.get(job_id)
+def show_job(system: JobSystem, job_id: str) -> dict[str, Any]:
+    job = system.jobs.get(job_id)
     if job is None:
         raise NotFound(f"no job {job_id!r}")
     return job_detail(job)
 
 
 @api("/jobs/{job_id}/retry", methods=("POST",))
-def retry_job(job_id: str) -> dict[str, Any]:
-    return job_detail(operations.retry(job_id))
+def retry_job(system: JobSystem, job_id: str) -> dict[str, Any]:
+    return job_detail(operations.retry(system, job_id))
 
 
 @api("/jobs/{job_id}/promote", methods=("POST",))
-def promote_job(job_id: str) -> dict[str, Any]:
-    return job_detail(operations.promote(job_id))
+def promote_job(system: JobSystem, job_id: str) -> dict[str, Any]:
+    return job_detail(operations.promote(system, job_id))
 
 
 @api("/queues/{name}/redrive", methods=("POST",))
-def redrive_queue(name: str) -> dict[str, Any]:
-    if name not in CONSUMERS:
-        raise NotFound(f"no queue {name!r}")
-    return {"moved": operations.redrive(name)}
+def redrive_queue(system: JobSystem, name: str) -> dict[str, Any]:
+    return {"moved": operations.redrive(system, _lane(name))}
 
 
 @api("/queues/{name}/retry-failed", methods=("POST",))
-def retry_failed(name: str) -> dict[str, Any]:
-    if name not in CONSUMERS:
-        raise NotFound(f"no queue {name!r}")
-    failed, _ = jobs.page(status="failed", queue=name, limit=200)
-    return {"retried": [operations.retry(j.job_id).job_id for j in failed]}
+def retry_failed(system: JobSystem, name: str) -> dict[str, Any]:
+    failed, _ = system.jobs.page(status=JobStatus.FAILED, queue=_lane(name), limit=200)
+    return {"retried": [operations.retry(system, j.job_id).job_id for j in failed]}
 
 
 @api("/queues/{name}/dlq")
-def peek_dlq(name: str) -> dict[str, Any]:
+def peek_dlq(system: JobSystem, name: str) -> dict[str, Any]:
     """The DLQ's messages with their reasons (peeked: they stay in the DLQ)."""
-    if name not in CONSUMERS:
-        raise NotFound(f"no queue {name!r}")
-    response = aws.client("sqs").receive_message(
-        QueueUrl=queues.dlq_url(name), MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=0,
-        MessageAttributeNames=["All"])
-    out = []
-    for message in response.get("Messages", []):
-        try:
-            body = json.loads(message["Body"])
-        except ValueError:
-            body = {"raw": message["Body"][:500]}
-        reason = message.get("MessageAttributes", {}).get("reason", {}).get("StringValue") \
-            or body.get("reason") or "moved by SQS after maxReceiveCount"
-        out.append({"message_id": message["MessageId"], "job_id": body.get("job_id"),
-                    "name": body.get("name"), "reason": reason, "attempts": len(body.get("attempts", []))})
-    return {"queue": name, "messages": out}
+    return {"queue": name, "messages": [
+        {"message_id": m.message_id, "job_id": m.body.get("job_id"), "name": m.body.get("name"),
+         "reason": m.reason, "attempts": len(m.body.get("attempts", []))}
+        for m in system.queues.peek_dlq(_lane(name), 10)]}
 
 
 @api("/schedules")
-def list_schedules() -> dict[str, Any]:
+def list_schedules(system: JobSystem) -> dict[str, Any]:
     return {"schedules": [{"name": name, "expression": expression,
-                           "runs": runs(name, limit=5)}
+                           "runs": schedules.runs(system.store, name, 5)}
                           for name, (expression, _) in SCHEDULES.items()]}
 
 
 @api("/schedules/{name}/run", methods=("POST",))
-def run_schedule(name: str) -> dict[str, Any]:
+def run_schedule(system: JobSystem, name: str) -> dict[str, Any]:
     if name not in SCHEDULES:
         raise NotFound(f"no schedule {name!r}; expected one of {sorted(SCHEDULES)}")
-    return SCHEDULES[name][1]()
-
-
-@api("/local/outbox")
-def outbox() -> dict[str, Any]:
-    """Local stage only: the emails SES on the emulator would have sent."""
-    if not settings().is_local:
-        raise NotFound("the outbox exists in the local stage only")
-    import urllib3
-
-    endpoint = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
-    data = json.loads(urllib3.request("GET", f"{endpoint}/moto-api/data.json", timeout=5).data)
-    messages = data.get("ses", {}).get("Message", [])
-    return {"emails": [{"to": m["destinations"].get("ToAddresses", []), "subject": m.get("subject"),
-                        "html": m.get("body"), "id": m.get("id")} for m in messages[-50:]][::-1]}
+    return SCHEDULES[name][1](system)
 
 
 def job_summary(job: Job) -> dict[str, Any]:
@@ -207,8 +182,8 @@ def job_summary(job: Job) -> dict[str, Any]:
 
 def job_detail(job: Job) -> dict[str, Any]:
     return {**job_summary(job), "data": job.data, "options": job.options.to_dict(), "history": job.attempts,
-            "parent": job.parent, "updated_at": job.updated_at, "finished_at": job.finished_at,
-            "expires_at": job.expires_at}
+            "parent": job.parent, "children": job.children, "updated_at": job.updated_at,
+            "finished_at": job.finished_at, "expires_at": job.expires_at}
 
 
 def _last_error(job: Job) -> str | None:

@@ -1,113 +1,140 @@
-"""One SQS consumer per queue, with partial batch responses.
+"""One SQS consumer per lane, derived from the lanes' declaration (chalicelib/resources.json).
 
-The settings below become each queue's Lambda event source mapping (and the local runtime's poller):
-more concurrency for the high lane, five at once for email (the seed's rate limit).
+A batch's records run at once, up to the lane's ``parallel`` (Lambda runs a handler per batch: ten
+100 ms CRM calls take 100 ms, not a second), each keeping its own result. Records of one job or of
+one event run one after the other, never racing each other.
+
+Partial batch responses: with ``ReportBatchItemFailures`` on the mapping (what ``make deploy`` sets,
+and says so with ``FILA_BATCH_RESPONSE=partial``), the records to see again are reported and Lambda
+deletes the rest. Without it (a plain ``chalice deploy``), Lambda would delete the whole batch on
+success, losing a retry: so the consumer deletes the records it finished itself and fails the
+invocation while any remain, and logs loudly that it is doing so.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+import os
+from collections import defaultdict
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from typing import Any
 
 from chalice import Blueprint
 from chalice.app import SQSEvent
 
-import chalicelib.handlers  # noqa: F401 - registers the job handlers
-from chalicelib import worker
-from chalicelib.dispatch import take_event
+from chalicelib import dispatch, runtime, worker
 from chalicelib.logs import logger
-from chalicelib.settings import resource_key, resource_name
+from chalicelib.resources import Lane, lanes
+from chalicelib.settings import resource_name
+from chalicelib.system import JobSystem
 
 blueprint = Blueprint(__name__)
+DEFAULT_REMAINING_MS = 30_000
 
 
-@dataclass(frozen=True)
-class Consumer:
-    """A queue's Lambda event source mapping settings."""
-
-    batch_size: int
-    batching_window: int
-    concurrency: int
+class RecordsLeft(Exception):
+    """Some records of the batch are to be seen again, and Lambda cannot be told which."""
 
 
-# queue key (infra/resources.json) -> its consumer
-CONSUMERS: dict[str, Consumer] = {
-    "high": Consumer(batch_size=10, batching_window=0, concurrency=8),
-    "default": Consumer(batch_size=10, batching_window=1, concurrency=4),
-    "email": Consumer(batch_size=5, batching_window=1, concurrency=5),
-    "maintenance": Consumer(batch_size=10, batching_window=1, concurrency=2),
-}
-
-
-def process(record: dict[str, Any], remaining_ms: float) -> bool:
-    """One record; True when it is done (deleted), False to see it again after its visibility timeout."""
-    queue = resource_key(record["eventSourceARN"].rsplit(":", 1)[-1])
+def process(system: JobSystem, record: dict[str, Any], lane: str, remaining_ms: float) -> bool:
+    """One record; True when it is done (to delete), False to see it again."""
     try:
         message = json.loads(record["body"])
-        kind = message["kind"] if isinstance(message, dict) else None
-    except (ValueError, KeyError):
+        kind = message.get("kind") if isinstance(message, dict) else None
+    except ValueError:
         kind = None
     attributes = record.get("attributes", {})
     if kind == "event":
-        take_event(message, redelivered=int(attributes.get("ApproximateReceiveCount", "1")) > 1)
+        redelivered = int(attributes.get("ApproximateReceiveCount", "1")) > 1
+        dispatch.take_event(system, message, redelivered=redelivered)
         return True
     if kind == "job" and isinstance(message.get("job_id"), str):
-        return worker.run(worker.Delivery(
-            receipt_handle=record["receiptHandle"], body=message, queue=queue,
-            sent_at=int(attributes.get("SentTimestamp", "0")) / 1000), remaining_ms)
-    worker.to_dlq(queue, {"kind": "poison", "body": record["body"][:200_000]},
-                  "the message is not a fila event or job message")
-    logger.warning("poison message moved to the DLQ",
-                   extra={"message_id": record["messageId"], "queue": queue})
+        delivery = worker.Delivery(receipt_handle=record["receiptHandle"], body=message, lane=lane,
+                                   sent_at=int(attributes.get("SentTimestamp", "0")) / 1000)
+        return worker.run(system, delivery, remaining_ms)
+    system.queues.to_dlq(lane, {"kind": "poison", "body": record["body"][:200_000]},
+                         "the message is not a fila event or job message")
+    logger.warning("poison message moved to the DLQ", extra={"message_id": record["messageId"], "lane": lane})
     return True
 
 
-def handle_batch(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
-    context = getattr(event, "context", None)
-    failures = []
-    for record in event:
-        raw = record.to_dict()
-        remaining = context.get_remaining_time_in_millis() if context is not None else 30_000
-        try:
-            done = process(raw, remaining)
-        except Exception:
-            logger.exception("record failed; SQS delivers it again",
-                             extra={"message_id": raw.get("messageId")})
-            done = False
-        if not done:
-            failures.append({"itemIdentifier": raw["messageId"]})
-    return {"batchItemFailures": failures}
+def _subject(record: dict[str, Any]) -> str:
+    """What a record is about (a job, an event): records about the same thing never run at once."""
+    try:
+        message = json.loads(record["body"])
+        return str(message.get("job_id") or f"{message['source']}#{message['event_id']}")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return record["messageId"]
 
 
-def _mapping(key: str) -> Callable[[Callable[[SQSEvent], Any]], Any]:
-    consumer = CONSUMERS[key]
-    return blueprint.on_sqs_message(
-        queue=resource_name(key),
-        name=f"consume_{key}",
-        batch_size=consumer.batch_size,
-        maximum_batching_window_in_seconds=consumer.batching_window,
-        maximum_concurrency=consumer.concurrency,
-    )
+@cache
+def _pool(lane: str, size: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=max(1, size), thread_name_prefix=f"consume-{lane}")
 
 
-# One module-level function per queue: Lambda's handler string must name each one.
-@_mapping("high")
-def consume_high(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
-    return handle_batch(event)
+def handle_batch(system: JobSystem, lane: Lane, records: list[dict[str, Any]], context: Any = None
+                 ) -> dict[str, list[dict[str, str]]]:
+    """Process a batch; the partial batch response (or RecordsLeft, when those are off)."""
+    def remaining() -> float:
+        return float(context.get_remaining_time_in_millis()) if context is not None else DEFAULT_REMAINING_MS
+
+    def run_group(group: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bool]]:
+        out = []
+        for record in group:
+            try:
+                done = process(system, record, lane.name, remaining())
+            except Exception:
+                logger.exception("record failed; SQS delivers it again",
+                                 extra={"message_id": record.get("messageId")})
+                done = False
+            out.append((record, done))
+        return out
+
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        groups[_subject(record)].append(record)
+    outcomes: Iterable[list[tuple[dict[str, Any], bool]]]
+    if len(groups) == 1 or lane.parallel <= 1:
+        outcomes = [run_group(g) for g in groups.values()]
+    else:
+        outcomes = list(_pool(lane.name, lane.parallel).map(run_group, groups.values()))
+    results = [pair for outcome in outcomes for pair in outcome]
+    failed = [record for record, done in results if not done]
+    if os.environ.get("FILA_BATCH_RESPONSE") == "partial":
+        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in failed]}
+    _without_partial_responses(system, lane, [r for r, done in results if done], failed)
+    return {"batchItemFailures": []}
 
 
-@_mapping("default")
-def consume_default(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
-    return handle_batch(event)
+@cache
+def _warn_once(lane: str) -> None:
+    logger.error("partial batch responses are off for this lane's mapping: fila deletes the records it "
+                 "finished itself and fails the invocation while any remain (make deploy turns them on)",
+                 extra={"lane": lane})
 
 
-@_mapping("email")
-def consume_email(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
-    return handle_batch(event)
+def _without_partial_responses(system: JobSystem, lane: Lane, done: list[dict[str, Any]],
+                               failed: list[dict[str, Any]]) -> None:
+    if not failed:
+        return  # Lambda deletes the whole batch, which is what was wanted
+    _warn_once(lane.name)
+    system.queues.delete(lane.name, [r["receiptHandle"] for r in done])
+    raise RecordsLeft(f"{len(failed)} of {len(done) + len(failed)} records are to be seen again")
 
 
-@_mapping("maintenance")
-def consume_maintenance(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
-    return handle_batch(event)
+def _consumer(lane: Lane) -> Any:
+    def consume(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
+        return handle_batch(runtime.system(), lane, [record.to_dict() for record in event],
+                            getattr(event, "context", None))
+
+    consume.__name__ = consume.__qualname__ = lane.function  # Lambda's handler string names it
+    return blueprint.on_sqs_message(queue=resource_name(lane.name), name=lane.function,
+                                    batch_size=lane.batch_size,
+                                    maximum_batching_window_in_seconds=lane.batching_window,
+                                    maximum_concurrency=lane.concurrency)(consume)
+
+
+# One module-level function per lane, named as Lambda's handler string says: consume_high, …
+globals().update({lane.function: _consumer(lane) for lane in lanes().values()})

@@ -6,11 +6,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import aws
-from chalicelib.jobs import now_iso
-from chalicelib.settings import resource_name
+from chalicelib import clock
+from chalicelib.store import Change, Query, Store
 
-PARTITION = "contacts"  # the by_change index's one partition: every contact, ordered by change time
+TABLE = "contacts"
+PAGE = 500
 
 
 @dataclass(frozen=True)
@@ -21,29 +21,18 @@ class Contact:
     updated_at: str
 
 
-def save(email: str, name: str, properties: dict[str, Any]) -> None:
-    aws.client("dynamodb").update_item(
-        TableName=resource_name("contacts"), Key={"email": {"S": email}},
-        UpdateExpression="SET #n = :name, properties = :props, updated_at = :at, sync_partition = :p",
-        ExpressionAttributeNames={"#n": "name"},
-        ExpressionAttributeValues={":name": {"S": name}, ":props": {"S": json.dumps(properties)},
-                                   ":at": {"S": now_iso()}, ":p": {"S": PARTITION}})
+def save(store: Store, email: str, name: str, properties: dict[str, Any]) -> None:
+    store.update(TABLE, {"email": email}, Change(put={"name": name, "properties": json.dumps(properties),
+                                                      "updated_at": clock.iso()}))
 
 
-def changed(after: str, until: str) -> list[Contact]:
-    """Contacts changed in (after, until], oldest first (a GSI query, paginated)."""
-    request: dict[str, Any] = {
-        "TableName": resource_name("contacts"), "IndexName": "by_change",
-        "KeyConditionExpression": "sync_partition = :p AND updated_at BETWEEN :after AND :until",
-        "ExpressionAttributeValues": {":p": {"S": PARTITION}, ":after": {"S": after}, ":until": {"S": until}},
-    }
-    found: list[Contact] = []
+def changed(store: Store, after: str, until: str) -> list[Contact]:
+    """Contacts changed in (after, until], oldest first (an index query, every page)."""
+    found, cursor = [], None
     while True:
-        page = aws.client("dynamodb").query(**request)
-        for i in page.get("Items", []):
-            if i["updated_at"]["S"] > after:  # BETWEEN includes its lower bound; the window does not
-                found.append(Contact(i["email"]["S"], i["name"]["S"], json.loads(i["properties"]["S"]),
-                                     i["updated_at"]["S"]))
-        if "LastEvaluatedKey" not in page:
+        query = Query(TABLE, "by_change", "contacts", after=after, until=until)
+        records, cursor = store.query(query, PAGE, cursor)
+        found += [Contact(r["email"], r.get("name", ""), json.loads(r["properties"]), r["updated_at"])
+                  for r in records]
+        if cursor is None:
             return found
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]

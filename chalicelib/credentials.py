@@ -1,8 +1,10 @@
 """Webhook secrets and the admin token.
 
-Local stage: the documented defaults, overridable by env. Other stages: SSM Parameter Store
-SecureString ``/fila/<stage>/<NAME>``, fetched once per container and re-read after ``REFRESH_SECONDS``
-so a rotation reaches warm containers. A value may hold several secrets separated by commas (rotation).
+Local stages (``local``, ``local-<name>``): from the environment, where the local stack puts its
+documented defaults; they never run on Lambda. Every other stage: SSM Parameter Store SecureString
+``/fila/<stage>/<NAME>``, fetched once per container and re-read after ``REFRESH_SECONDS`` so a
+rotation reaches warm containers. A value may hold several secrets separated by commas (rotation).
+A secret that cannot be read answers 503, never a default.
 """
 
 from __future__ import annotations
@@ -17,13 +19,6 @@ from chalicelib import aws
 from chalicelib.errors import Unavailable
 from chalicelib.settings import settings
 
-LOCAL_DEFAULTS = {
-    "STRIPE_WEBHOOK_SECRET": "whsec_fila_local_stripe",
-    "GITHUB_WEBHOOK_SECRET": "fila-local-github",
-    "SHOPIFY_WEBHOOK_SECRET": "fila-local-shopify",
-    "STANDARD_WEBHOOK_SECRET": "whsec_ZmlsYS1sb2NhbC1zdGFuZGFyZC13ZWJob29rcy1rZXk=",
-    "ADMIN_TOKEN": "fila-local-admin",
-}
 REFRESH_SECONDS = 300
 
 clock = time.monotonic  # replaceable in tests
@@ -40,16 +35,20 @@ def secrets(name: str) -> tuple[str, ...]:
     with _lock:
         try:
             raw = _read(name)
-        except (BotoCoreError, ClientError) as err:  # missing or unreachable: say so, retryably
+        except (BotoCoreError, ClientError, LookupError) as err:  # missing or unreachable: say so, retryably
             raise Unavailable(f"the {name} secret cannot be read") from err
         values = tuple(v.strip() for v in raw.split(",") if v.strip())
+        if not values:
+            raise Unavailable(f"the {name} secret is empty")
         _cache[name] = (now, values)
     return values
 
 
 def _read(name: str) -> str:
     if settings().is_local:
-        return os.environ.get(name) or LOCAL_DEFAULTS[name]
+        if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+            raise LookupError("a local stage never runs on Lambda: its secrets are public")
+        return os.environ[name]
     response = aws.client("ssm").get_parameter(
         Name=f"/fila/{settings().stage}/{name}", WithDecryption=True
     )

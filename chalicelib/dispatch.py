@@ -1,121 +1,68 @@
-"""Events into jobs, and the event's status following its jobs.
+"""Events into jobs.
 
-A claimed event gets the jobs its type routes to (``routing.ROUTES``), each with an id derived from
-the event, so a re-delivered or swept event message never doubles them; every job retries on its
-own, so a flaky CRM never re-sends the Slack message. The event is ``queued`` once its jobs exist,
-``processing`` when one starts, ``completed`` when all completed (chained ones included), ``failed``
-while one is failed, and back to ``processing`` when that one is retried.
+A stored event's message carries what dispatch needs (type and facts), so dispatch is one write (the
+event ``queued`` and its jobs created, all or nothing) and one send per lane. Job ids are derived from
+the event, so a second message for it (a redelivery, the sweep's copy) creates nothing; a redelivery,
+whose first try may have failed after the write, wakes again the jobs never claimed. Each job then
+retries on its own: a flaky CRM never re-sends the Slack message.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import display, worker
 from chalicelib.errors import NotFound
-from chalicelib.jobs import Job, enqueue
+from chalicelib.events import Event, EventStatus, event_key
+from chalicelib.jobs import Job
 from chalicelib.logs import logger
 from chalicelib.routing import Route, route_for
-from chalicelib.store import COMPLETED, IGNORED, RECEIVED, Event, events
+from chalicelib.system import JobSystem
 
 
-def take_event(message: dict[str, Any], redelivered: bool = False) -> None:
-    """Dispatch a stored event into its jobs; a second message for it adds nothing.
+def event_message(event: Event) -> dict[str, Any]:
+    """The message that dispatches a stored event (sent at the ack, or by the sweep)."""
+    return {"kind": "event", "source": event.source, "event_id": event.event_id, "type": event.type,
+            "facts": event.facts}
 
-    The counters are set before the jobs exist (a job may finish before this function returns), and
-    the jobs are enqueued whenever the event is not finished: their ids are derived from the event,
-    so a message redelivered after a failure half-way completes the set instead of doubling it, and
-    re-sends the message of any job never claimed (its first send may be what failed). A second
-    message that is not a redelivery (the sweep racing a slow send) re-sends nothing.
-    """
-    event = events.get(message["source"], message["event_id"])
-    if event is None:
-        logger.warning("event message for an unknown event dropped", extra=message)
-        return
-    route = route_for(event.type)
+
+def take_event(system: JobSystem, message: dict[str, Any], redelivered: bool = False) -> None:
+    """Dispatch a stored event into its jobs; a second message for it adds nothing."""
+    key = event_key(message["source"], message["event_id"])
+    if "facts" not in message:  # a message from before facts travelled with it
+        event = system.events.get(message["source"], message["event_id"])
+        if event is None:
+            logger.warning("event message for an unknown event dropped", extra={"event_key": key})
+            return
+        message = event_message(event)
+    route = route_for(message["type"])
     if route is None:
-        events.transition(event.key, RECEIVED, IGNORED)
+        system.events.transition(key, EventStatus.RECEIVED, EventStatus.IGNORED)
         return
-    if event.status == RECEIVED:
-        events.start_jobs(event.key, len(route.jobs))
-    elif event.status in (COMPLETED, IGNORED):
-        return
-    _enqueue_jobs(event, route, prefix=event.key, retrying=redelivered)
-    logger.info("event dispatched", extra={"source": event.source, "event_id": event.event_id,
-                                           "jobs": list(route.jobs)})
+    jobs = _jobs(system, message, route, key, prefix=key)
+    if system.events.dispatch(key, jobs):
+        system.wake_all(jobs)
+        logger.info("event dispatched", extra={"event_key": key, "jobs": list(route.jobs)})
+    elif redelivered:  # the first try may have failed after its write (SQS unreachable): finish it
+        system.wake_unclaimed([job.job_id for job in jobs])
 
 
-def replay(source: str, event_id: str) -> list[Job]:
+def replay(system: JobSystem, source: str, event_id: str) -> list[Job]:
     """Dispatch a stored event again, as new jobs."""
-    event = events.get(source, event_id)
+    event = system.events.get(source, event_id)
     if event is None:
         raise NotFound(f"no event {source}/{event_id}")
     route = route_for(event.type)
     if route is None:
         return []
-    number = events.replay(event.key, len(route.jobs))
-    return _enqueue_jobs(event, route, prefix=f"{event.key}:replay-{number}")
+    number = system.events.next_replay(event.key)
+    jobs = _jobs(system, event_message(event), route, event.key, prefix=f"{event.key}:replay-{number}")
+    system.jobs.create_all(jobs)
+    system.wake_all(jobs)
+    return jobs
 
 
-def _enqueue_jobs(event: Event, route: Route, prefix: str, retrying: bool = False) -> list[Job]:
-    data = {"source": event.source, "event_id": event.event_id, "type": event.type, **facts(event.payload())}
-    return [enqueue(name, data, job_id=f"{prefix}:{name}", event_key=event.key, retrying=retrying,
-                    priority="high" if route.lane == "high" else None) for name in route.jobs]
-
-
-def facts(payload: dict[str, Any]) -> dict[str, Any]:
-    """What the handlers need, from the shapes Stripe, Shopify and Standard Webhooks send."""
-    obj = payload.get("data", {})
-    if isinstance(obj, dict) and isinstance(obj.get("object"), dict):
-        obj = obj["object"]
-    if not isinstance(obj, dict):
-        obj = {}
-    metadata = _dict(obj.get("metadata"))
-    customer = _dict(obj.get("customer"))
-    email = _first(obj, "receipt_email", "customer_email", "email") or _first(payload, "email") \
-        or _first(customer, "email")
-    name = _first(obj, "customer_name", "name") or _first(metadata, "customer_name") or " ".join(
-        p for p in (_first(customer, "first_name"), _first(customer, "last_name")) if p) or email
-    amount = obj.get("amount_paid", obj.get("amount", obj.get("amount_received")))
-    return {  # bounded here, once: every job of the event carries them, and every sink bounds again
-        "email": display.crm(email), "name": display.crm(name),
-        "amount": amount if isinstance(amount, int) else None,
-        "currency": display.crm(str(obj.get("currency") or "").upper(), 16) or None,
-        "reference": display.crm(_first(obj, "number", "id"), 255) or None,
-    }
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _first(data: dict[str, Any], *keys: str) -> str:
-    for key in keys:
-        value = data.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return ""
-
-
-class EventProgress(worker.Hooks):
-    """The event's status follows its jobs: sets of job ids on the event item, so counting a job
-    twice (its hook run again after a crash) changes nothing."""
-
-    def claimed(self, job: Job) -> None:
-        if job.event_key and job.attempts_made == 1:  # a retry finds the event processing already
-            events.job_started(job.event_key)
-
-    def completed(self, job: Job) -> None:
-        if job.event_key:
-            events.job_outcome(job.event_key, job.job_id, completed=True, children=job.children)
-
-    def failed(self, job: Job) -> None:
-        if job.event_key:
-            events.job_outcome(job.event_key, job.job_id, failed=True)
-
-    def restarted(self, job: Job) -> None:
-        if job.event_key:
-            events.job_outcome(job.event_key, job.job_id)
-
-
-worker.HOOKS.append(EventProgress())
+def _jobs(system: JobSystem, message: dict[str, Any], route: Route, key: str, prefix: str) -> list[Job]:
+    data = {"source": message["source"], "event_id": message["event_id"], "type": message["type"],
+            **message["facts"]}
+    return [system.new_job(name, data, job_id=f"{prefix}:{name}", event_key=key,
+                           priority="high" if route.lane == "high" else None) for name in route.jobs]

@@ -6,9 +6,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalice import Blueprint, Response
 
 from chalicelib import aws, queues
-from chalicelib.consumer import CONSUMERS
 from chalicelib.errors import json_response
-from chalicelib.settings import resource_name
+from chalicelib.resources import lanes
+from chalicelib.settings import StageNotSet, resource_name
 
 blueprint = Blueprint(__name__)
 
@@ -17,10 +17,10 @@ blueprint = Blueprint(__name__)
 def health() -> Response:
     try:
         aws.client("dynamodb").describe_table(TableName=resource_name("events"))
-        for key in CONSUMERS:
-            url = queues.queue_url(key)
+        for lane in lanes():
+            url = queues.queue_url(lane)
             aws.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-    except (BotoCoreError, ClientError) as err:
+    except (BotoCoreError, ClientError, StageNotSet) as err:
         queues.forget()
         return json_response(503, {"status": "unavailable",
                                    "error": {"code": "unavailable", "message": type(err).__name__}})

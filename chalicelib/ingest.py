@@ -1,4 +1,4 @@
-"""The front door: ``POST /webhooks/{source}`` (contract §2).
+"""The front door: ``POST /webhooks/{source}`` (docs/contract.md, "Webhook ingestion").
 
 Check (size, content type, signature, payload) → store (one conditional write) → enqueue (one send)
 → ack. The event is durable before the 200; if the send fails the recovery sweep enqueues it later.
@@ -10,26 +10,30 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from chalice import Blueprint, Response
 
-from chalicelib import credentials, metrics, queues
+from chalicelib import clock, credentials, metrics, runtime
+from chalicelib.dispatch import event_message
 from chalicelib.errors import (
     FilaError,
     InvalidPayload,
     PayloadTooLarge,
+    Unavailable,
     UnknownSource,
     UnsupportedMediaType,
     error_response,
     json_response,
 )
+from chalicelib.events import Event, EventStatus
 from chalicelib.logs import logger
+from chalicelib.queues import Queues
 from chalicelib.routing import route_for
 from chalicelib.schemes import schemes
 from chalicelib.settings import settings
-from chalicelib.store import IGNORED, RECEIVED, Event, EventStore, events
+from chalicelib.store.events import EventRecords
 
 blueprint = Blueprint(__name__)
 
@@ -49,7 +53,8 @@ def receive(source: str) -> Response:
     try:
         raw = request.raw_body
         body = raw if isinstance(raw, bytes) else raw.encode()
-        ack = accept(source, request.headers, body, store=events)
+        system = runtime.system()
+        ack = accept(source, request.headers, body, events=system.events, queues=system.queues)
     except FilaError as err:
         logger.info("webhook rejected", extra={"source": source[:32], "outcome": err.code})
         metrics.record({"source": source if source in SCHEMES else "unknown", "outcome": err.code},
@@ -70,7 +75,7 @@ class Ack:
         return {"received": True, "event_id": self.event_id, "duplicate": self.duplicate}
 
 
-def accept(source: str, headers: Mapping[str, str], body: bytes, *, store: EventStore,
+def accept(source: str, headers: Mapping[str, str], body: bytes, *, events: EventRecords, queues: Queues,
            now: float | None = None) -> Ack:
     """Verify, store and enqueue one delivery; the ack body, or a FilaError saying why not."""
     scheme = SCHEMES.get(source)
@@ -91,24 +96,28 @@ def accept(source: str, headers: Mapping[str, str], body: bytes, *, store: Event
         source=source,
         event_id=event_id,
         type=event_type,
-        received_at=_iso(now),
+        received_at=clock.iso(now),
         body=body,
-        status=RECEIVED if route else IGNORED,
+        status=EventStatus.RECEIVED if route else EventStatus.IGNORED,
         lane=route.lane if route else None,
         headers={k: lower[k][:256] for k in KEPT_HEADERS if k in lower},
+        facts=scheme.facts(payload) if route else {},
     )
-    first = store.add(event)
+    try:
+        first = events.add(event)
+    except (BotoCoreError, ClientError) as err:
+        raise Unavailable("the event could not be stored; retry later") from err
     outcome = "accepted" if first else "duplicate"
     if first and route is not None:
-        outcome = _enqueue(event, route.lane)
+        outcome = _enqueue(queues, event, route.lane)
     logger.info("webhook", extra={"source": source, "event_id": event_id, "event_type": event_type,
                                   "outcome": outcome, "bytes": len(body)})
     return Ack(event_id, duplicate=not first, outcome=outcome)
 
 
-def _enqueue(event: Event, lane: str) -> str:
+def _enqueue(queues: Queues, event: Event, lane: str) -> str:
     try:
-        queues.send(lane, {"kind": "event", "source": event.source, "event_id": event.event_id})
+        queues.send(lane, event_message(event))
     except Exception as err:  # stored is enough: the sweep enqueues it later
         logger.warning("enqueue failed; the recovery sweep will enqueue it",  # the cause, not a traceback
                        extra={"source": event.source, "event_id": event.event_id, "error": repr(err)[:300]})
@@ -130,6 +139,3 @@ def _decode(body: bytes) -> dict[str, Any]:
         raise InvalidPayload("body must be a JSON object")
     return payload
 
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

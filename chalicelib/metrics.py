@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
+from chalicelib.jobs import Job
 from chalicelib.settings import stage
+from chalicelib.system import Hook
 
 NAMESPACE = "fila"
 
@@ -23,3 +25,16 @@ def record(dimensions: dict[str, str], *, count: str, milliseconds: dict[str, fl
     for name, ms in (milliseconds or {}).items():
         metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=round(ms, 3))
     metrics.flush_metrics()
+
+
+class JobMetrics(Hook):
+    """``Jobs`` by job name and outcome: completed, retried, failed."""
+
+    def completed(self, job: Job) -> None:
+        record({"job": job.name, "outcome": "completed"}, count="Jobs")
+
+    def retried(self, job: Job, error: BaseException) -> None:
+        record({"job": job.name, "outcome": "retried"}, count="Jobs")
+
+    def failed(self, job: Job, error: BaseException) -> None:
+        record({"job": job.name, "outcome": "failed"}, count="Jobs")

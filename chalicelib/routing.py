@@ -1,4 +1,4 @@
-"""Which jobs an event type starts, and on which lane: one readable table (contract §3).
+"""Which jobs an event type starts, and on which lane: one readable table (docs/contract.md, "Processing").
 
 Patterns are shell-style (``invoice.*``); the first matching row wins. An event type with no row is
 stored with status ``ignored`` and never enqueued.

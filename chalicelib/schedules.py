@@ -14,80 +14,64 @@ import time
 import uuid
 from typing import Any
 
-from botocore.exceptions import ClientError
 from chalice import Blueprint, Cron
 
-from chalicelib import aws, contacts
-from chalicelib.jobs import now_iso
+from chalicelib import clock, contacts, runtime
 from chalicelib.logs import logger
-from chalicelib.settings import resource_name
+from chalicelib.store import Change, ConditionFailed, Expect, Query, Store, Write
 from chalicelib.targets import crm
 
 blueprint = Blueprint(__name__)
+TABLE = "schedules"
 SYNC_CRM = "sync-crm"
 EPOCH = "1970-01-01T00:00:00.000Z"
-BATCH = 25
 KEEP_RUNS_SECONDS = 30 * 86400
 
 
-def _table() -> str:
-    return resource_name("schedules")
+def watermark(store: Store, name: str) -> str:
+    found = store.get(TABLE, {"name": name, "run_id": "state"})
+    return str(found["watermark"]) if found else EPOCH
 
 
-def watermark(name: str) -> str:
-    key = {"name": {"S": name}, "run_id": {"S": "state"}}
-    item = aws.client("dynamodb").get_item(TableName=_table(), Key=key, ConsistentRead=True).get("Item")
-    return str(item["watermark"]["S"]) if item else EPOCH
-
-
-def _advance(name: str, old: str, new: str) -> bool:
+def _advance(store: Store, name: str, old: str, new: str) -> bool:
     try:
-        aws.client("dynamodb").put_item(
-            TableName=_table(), Item={"name": {"S": name}, "run_id": {"S": "state"}, "watermark": {"S": new}},
-            ConditionExpression="attribute_not_exists(watermark) OR watermark = :old",
-            ExpressionAttributeValues={":old": {"S": old}})
-    except ClientError as err:
-        if aws.is_conditional_failure(err):
-            return False
-        raise
+        store.update(TABLE, {"name": name, "run_id": "state"}, Change(put={"watermark": new}),
+                     Expect(any_of=(Expect(missing=("watermark",)), Expect(equal={"watermark": old}))))
+    except ConditionFailed:
+        return False
     return True
 
 
-def _record(name: str, run_id: str, **fields: Any) -> None:
-    item = {"name": {"S": name}, "run_id": {"S": run_id},
-            "expires_at": {"N": str(int(time.time()) + KEEP_RUNS_SECONDS)}}
-    item.update({k: {"S": v if isinstance(v, str) else json.dumps(v)} for k, v in fields.items()})
-    aws.client("dynamodb").put_item(TableName=_table(), Item=item)
+def _record(store: Store, name: str, run_id: str, **fields: Any) -> None:
+    record = {"name": name, "run_id": run_id, "expires_at": int(time.time()) + KEEP_RUNS_SECONDS,
+              **{k: v if isinstance(v, str) else json.dumps(v) for k, v in fields.items()}}
+    store.write([Write(TABLE, {"name": name, "run_id": run_id}, record=record)])
 
 
-def runs(name: str, limit: int = 20) -> list[dict[str, Any]]:
+def runs(store: Store, name: str, limit: int = 20) -> list[dict[str, Any]]:
     """The latest runs of a schedule, newest first."""
-    items = aws.client("dynamodb").query(
-        TableName=_table(), KeyConditionExpression="#n = :n AND begins_with(run_id, :run)",
-        ExpressionAttributeNames={"#n": "name"}, ScanIndexForward=False, Limit=limit,
-        ExpressionAttributeValues={":n": {"S": name}, ":run": {"S": "run#"}}).get("Items", [])
-    return [{k: v["S"] for k, v in item.items() if "S" in v} for item in items]
+    records, _ = store.query(Query(TABLE, None, name, prefix="run#", newest_first=True), limit)
+    return [{k: v for k, v in r.items() if isinstance(v, str)} for r in records]
 
 
-def sync_crm() -> dict[str, Any]:
-    started = now_iso()
+def sync_crm(store: Store | None = None) -> dict[str, Any]:
+    store = store or runtime.system().store
+    started = clock.iso()
     run_id = f"run#{started}#{uuid.uuid4().hex[:8]}"
-    since = watermark(SYNC_CRM)
-    _record(SYNC_CRM, run_id, started_at=started, status="running", since=since)
-    changed = contacts.changed(since, started)
+    since = watermark(store, SYNC_CRM)
+    _record(store, SYNC_CRM, run_id, started_at=started, status="running", since=since)
     pushed, errors = 0, []
-    for start in range(0, len(changed), BATCH):
-        for contact in changed[start:start + BATCH]:
-            try:
-                crm.upsert(contact.email, contact.name, contact.properties,
-                           idempotency_key=f"sync-crm:{contact.email}:{contact.updated_at}")
-                pushed += 1
-            except Exception as err:
-                errors.append(f"{contact.email}: {type(err).__name__}: {err}"[:300])
-    ok = not errors and _advance(SYNC_CRM, since, started)
+    for contact in contacts.changed(store, since, started):
+        try:
+            crm.upsert(contact.email, contact.name, contact.properties,
+                       idempotency_key=f"sync-crm:{contact.email}:{contact.updated_at}")
+            pushed += 1
+        except Exception as err:
+            errors.append(f"{contact.email}: {type(err).__name__}: {err}"[:300])
+    ok = not errors and _advance(store, SYNC_CRM, since, started)
     outcome = {"run_id": run_id, "status": "completed" if not errors else "failed", "pushed": pushed,
                "errors": len(errors), "since": since, "until": started if ok else since}
-    _record(SYNC_CRM, run_id, started_at=started, finished_at=now_iso(), status=outcome["status"],
+    _record(store, SYNC_CRM, run_id, started_at=started, finished_at=clock.iso(), status=outcome["status"],
             since=since, pushed=str(pushed), errors=errors[:20])
     logger.info("sync-crm run", extra=outcome)
     return outcome

@@ -1,7 +1,8 @@
 """Runtime settings, read from the environment once per container.
 
 Resource names are derived here and only here: ``fila-<stage>-<key>``, where the keys are those of
-``infra/resources.json``. Lambda gets ``FILA_STAGE`` from ``.chalice/config.json``.
+the resources' declaration. Lambda gets ``FILA_STAGE`` from the stage's Chalice config; the local
+stack sets it for its processes.
 """
 
 from __future__ import annotations
@@ -10,21 +11,27 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
-LOCAL_STAGE = "local"
+LOCAL_STAGES = "local"  # `local` and `local-<name>`: secrets from the environment, never deployable
+
+
+class StageNotSet(RuntimeError):
+    pass
 
 
 def stage() -> str:
-    return os.environ.get("FILA_STAGE", LOCAL_STAGE)
+    found = os.environ.get("FILA_STAGE")
+    if not found:
+        raise StageNotSet("FILA_STAGE is not set: the stage decides every resource name")
+    return found
+
+
+def is_local(name: str) -> bool:
+    return name == LOCAL_STAGES or name.startswith(LOCAL_STAGES + "-")
 
 
 def resource_name(key: str) -> str:
-    """Physical name of a queue, table or bucket from its key in infra/resources.json."""
+    """Physical name of a queue, table or bucket from its key in the resources' declaration."""
     return f"fila-{stage()}-{key}"
-
-
-def resource_key(name: str) -> str:
-    """The key in infra/resources.json of a physical name of this stage."""
-    return name.removeprefix(resource_name(""))
 
 
 def dlq_name(queue_key: str) -> str:
@@ -42,7 +49,7 @@ class Settings:
     @property
     def is_local(self) -> bool:
         """``local`` and ``local-<name>`` (one per test, or per developer on a shared LocalStack)."""
-        return self.stage == LOCAL_STAGE or self.stage.startswith(LOCAL_STAGE + "-")
+        return is_local(self.stage)
 
 
 @cache

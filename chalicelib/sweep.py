@@ -2,47 +2,44 @@
 
 The ack path answers 200 once the event is stored, even if the send after it failed. The sweep
 claims each such event with a conditional write before sending, so two sweeps never both send it;
-if it races a slow original send, the consumer's own claim makes the second message a no-op.
+if it races a slow original send, dispatch's own condition makes the second message a no-op.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from chalice import Blueprint, Rate
 
-from chalicelib import queues
+from chalicelib import clock, runtime
+from chalicelib.dispatch import event_message
 from chalicelib.logs import logger
 from chalicelib.settings import settings
-from chalicelib.store import events
+from chalicelib.system import JobSystem
 
 blueprint = Blueprint(__name__)
 PAGE = 100
 BUDGET_SECONDS = 40.0  # of the sweep Lambda's 60 s
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def sweep(now: float | None = None, budget_seconds: float = BUDGET_SECONDS) -> int:
+def sweep(system: JobSystem | None = None, now: float | None = None,
+          budget_seconds: float = BUDGET_SECONDS) -> int:
     """Enqueue every stale ``received`` event once, page after page (an outage can leave thousands)
     until none is left or the run's time budget is spent; the number enqueued."""
+    system = system or runtime.system()
     now = time.time() if now is None else now
-    before = _iso(now - settings().sweep_after_seconds)
+    before = clock.iso(now - settings().sweep_after_seconds)
     deadline = time.monotonic() + budget_seconds
     enqueued = 0
-    while time.monotonic() < deadline and (page := events.stale_received(before, PAGE)):
+    while time.monotonic() < deadline and (page := system.events.stale_received(before, PAGE)):
         for event in page:  # a claimed event leaves the query's results: the next page is new ones
-            if not events.claim_sweep(event["pk"], _iso(now)):
+            if not system.events.claim_sweep(event.key, clock.iso(now)):
                 continue
             try:
-                queues.send(event["lane"], {"kind": "event", "source": event["source"],
-                                            "event_id": event["event_id"]})
+                system.queues.send(event.lane or "default", event_message(event))
             except Exception:
-                events.release_sweep(event["pk"])
+                system.events.release_sweep(event.key)
                 raise
             enqueued += 1
     logger.info("recovery sweep", extra={"enqueued": enqueued})

@@ -55,15 +55,18 @@ def _retry_after(value: str | None) -> float:
         return 30.0
 
 
-def local_url(path: str) -> str:
-    """Default for a target the local stack fakes (served beside the API, never deployed)."""
-    return f"http://127.0.0.1:{os.environ.get('PORT', '8000')}/_fakes/{path}"
+def configured(name: str) -> str:
+    """A target's URL from the stage's configuration; unset, the job retries (and names it)."""
+    value = os.environ.get(name)
+    if not value:
+        raise ConnectionError(f"{name} is not set for this stage")
+    return value
 
 
 class Crm:
     def upsert(self, email: str, name: str, properties: dict[str, Any], idempotency_key: str) -> Any:
         """JSON is data: the values go as they are, bounded in length (display.crm)."""
-        base = os.environ.get("CRM_API_URL") or local_url("crm")
+        base = configured("CRM_API_URL")
         return call("PUT", f"{base.rstrip('/')}/contacts/{quote(email, safe='@')}",
                     {"email": email, "name": display.crm(name),
                      "properties": {k: display.crm(v) for k, v in properties.items()}},
@@ -74,7 +77,7 @@ class Slack:
     def post(self, template: str, **fields: Any) -> str:
         """Post ``template`` with each field escaped for mrkdwn; the text that was posted."""
         text = display.fill(template, display.slack, fields)
-        call("POST", os.environ.get("SLACK_WEBHOOK_URL") or local_url("slack"), {"text": text})
+        call("POST", configured("SLACK_WEBHOOK_URL"), {"text": text})
         return text
 
 

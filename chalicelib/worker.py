@@ -1,14 +1,15 @@
 """Running one job message: claim, run, settle.
 
 - Claim: one conditional write makes the job ``active`` under a lock that outlives this invocation
-  (a crashed worker's lock expires and the message, back after its visibility timeout, is claimed
-  again). A job already finished, or held by a live worker, is never run twice.
-- Success: follow-ups (chained jobs, with derived ids) are enqueued, then one write records the
-  result. That completion record is what makes a re-delivered message a no-op.
-- Failure: the attempt (error type, message, trimmed traceback, time) is appended; the message's
-  visibility becomes the backoff delay and the record ``delayed``. After the last attempt, or on
-  ``Permanent``, the consumer itself sends the job to its queue's DLQ with the reason and history,
-  marks it ``failed`` and reports the message done (SQS's maxReceiveCount stays only a safety net).
+  (a crashed worker's lock lapses and the message, back after its visibility timeout, is claimed
+  again). A finished job, one held by a live worker, or one still waiting out its backoff is never
+  run by a duplicate message: that message comes back when the job could be run.
+- Success: one write records the result and creates the chained jobs (ids derived from this one);
+  then they are woken. That completion record is what makes a re-delivered message a no-op.
+- Failure: the attempt (error type, message, trimmed traceback, time) is appended, the job is
+  ``delayed`` until its retry and the message's visibility becomes the backoff. After the last attempt,
+  or on ``Permanent``, the worker itself sends the job to its lane's DLQ with the reason and history
+  and marks it ``failed`` (SQS's maxReceiveCount stays only a safety net).
 
 The job record is the idempotency record (Powertools' idempotency utility would add a second table
 and a second write per job for what the claim and the completion write already guarantee).
@@ -16,168 +17,133 @@ and a second write per job for what the claim and the completion write already g
 
 from __future__ import annotations
 
-import json
 import time
 import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import aws, metrics, queues
-from chalicelib.jobs import (
-    COMPLETED,
-    DELAYED,
-    FAILED,
-    HANDLERS,
-    SQS_MAX_DELAY,
-    Job,
-    Permanent,
-    RetryAfter,
-    enqueue,
-    jobs,
-    now_iso,
-)
+from chalicelib import clock
+from chalicelib.jobs import Job, JobStatus, Permanent, RetryAfter, child_id
 from chalicelib.logs import logger
+from chalicelib.queues import MAX_DELAY_SECONDS, MAX_VISIBILITY_SECONDS
+from chalicelib.system import JobSystem
 
-MAX_VISIBILITY = 12 * 60 * 60  # SQS: at most 12 h after the message was sent
 LOCK_MARGIN_SECONDS = 5
 TRACE_LINES = 12
 
 
-class Hooks:
-    """What else follows a job's life (an event's status follows its jobs): override what you need.
-    ``completed`` and ``failed`` may run again for the same job (a redelivered message after a worker
-    died between the settle and its hooks): make them idempotent."""
-
-    def claimed(self, job: Job) -> None: ...
-
-    def completed(self, job: Job) -> None: ...
-
-    def failed(self, job: Job) -> None: ...
-
-    def restarted(self, job: Job) -> None: ...
-
-
-HOOKS: list[Hooks] = []
-
-
-def restart(job_id: str, now: float) -> bool:
-    """A failed job back to ``waiting``, attempts starting over (retry, redrive)."""
-    if not jobs.reset_failed(job_id, now):
-        return False
-    job = jobs.get(job_id)
-    if job is not None:
-        for hook in HOOKS:
-            hook.restarted(job)
-    return True
-
-
 @dataclass(frozen=True)
 class Delivery:
-    """One SQS record as the consumer sees it."""
+    """One SQS record as the worker sees it."""
 
     receipt_handle: str
     body: dict[str, Any]
-    queue: str  # key in infra/resources.json
+    lane: str
     sent_at: float  # epoch seconds
 
 
-def run(delivery: Delivery, remaining_ms: float, now: float | None = None) -> bool:
+def run(system: JobSystem, delivery: Delivery, remaining_ms: float, now: float | None = None) -> bool:
     """Process one job message; True when the message is done (delete it), False to see it again."""
     now = time.time() if now is None else now
-    body = delivery.body
+    body, job_id = delivery.body, str(delivery.body["job_id"])
     not_before = float(body.get("not_before", 0))
     if not_before > now:
-        return later(delivery, not_before - now, now)
+        return later(system, delivery, not_before - now, now, until=not_before)
     if body.get("redrive"):  # back from the DLQ: its attempts start over
-        restart(str(body["job_id"]), now)
-    job = jobs.claim(str(body["job_id"]), remaining_ms / 1000 + LOCK_MARGIN_SECONDS, now)
+        restart(system, job_id, now)
+    job = system.jobs.claim(job_id, now + remaining_ms / 1000 + LOCK_MARGIN_SECONDS, now)
     if job is None:
-        return _unclaimable(delivery, str(body["job_id"]), now)
+        return _unclaimable(system, delivery, job_id, now)
     log = {"job_id": job.job_id, "job": job.name, "attempt": job.attempts_made, "event_key": job.event_key}
     if job.attempts_made > job.options.attempts:  # the last attempt's worker died mid-run
-        _fail(job, RuntimeError("the worker stopped during the last attempt"), "", now)
+        _fail(system, job, RuntimeError("the worker stopped during the last attempt"), "", now)
         return True
-    for hook in HOOKS:
-        hook.claimed(job)
-    spec = HANDLERS.get(job.name)
+    system.emit("claimed", job)
+    job.store = system.store  # for handlers that keep records of their own (contacts)
+    spec = system.handlers.get(job.name)
     try:
         if spec is None:
             raise Permanent(f"no handler is registered for job {job.name!r}")
         result = spec.run(job)
-        children = [enqueue(name, data, job_id=f"{job.job_id}>{name}", parent=job.job_id,
-                            event_key=job.event_key, retrying=job.attempts_made > 1, **options)
+        children = [system.new_job(name, data, job_id=child_id(job.job_id, name), parent=job.job_id,
+                                   event_key=job.event_key, **options)
                     for name, data, options in job.follow_ups]
     except Exception as err:
         trace = "".join(traceback.format_exception(err)[-TRACE_LINES:])
         if isinstance(err, Permanent) or job.attempts_made >= job.options.attempts:
-            _fail(job, err, trace, time.time())
+            _fail(system, job, err, trace, time.time())
             logger.warning("job failed", extra={**log, "error": type(err).__name__})
-            metrics.record({"job": job.name, "outcome": "failed"}, count="Jobs")
             return True
         delay = err.seconds if isinstance(err, RetryAfter) else job.options.backoff.seconds(job.attempts_made)
-        jobs.settle(job, DELAYED, attempt=_attempt(job, err, trace), now=time.time())
+        settled = time.time()
+        system.jobs.settle(job, JobStatus.DELAYED, attempt=_attempt(job, err, trace), due_at=settled + delay,
+                           now=settled)
         logger.info("job retry", extra={**log, "error": type(err).__name__, "delay": delay})
-        metrics.record({"job": job.name, "outcome": "retried"}, count="Jobs")
-        return later(delivery, delay, now)
-    job.children = [child.job_id for child in children]
-    if not jobs.settle(job, COMPLETED, result=result, keep=job.options.keep_completed,
-                       children=job.children, now=time.time()):
+        system.emit("retried", job, err)
+        return later(system, delivery, delay, now)
+    if not system.jobs.settle(job, JobStatus.COMPLETED, result=result, keep=job.options.keep_completed,
+                              children=children, now=time.time()):
         logger.warning("job completed after its claim was lost", extra=log)
         return True
-    for hook in HOOKS:
-        hook.completed(job)
+    job.status, job.result, job.children = JobStatus.COMPLETED, result, [c.job_id for c in children]
+    system.wake_all(children)  # if this fails, the message comes back and _unclaimable wakes them
     logger.info("job completed", extra=log)
-    metrics.record({"job": job.name, "outcome": "completed"}, count="Jobs")
+    system.emit("completed", job)
     return True
 
 
-def later(delivery: Delivery, seconds: float, now: float) -> bool:
-    """See this message again in ``seconds``: its visibility if SQS allows it, else a new message
-    that carries ``not_before`` (a hop; delays beyond 12 h hop several times)."""
-    seconds = max(0, round(seconds))
-    age = now - delivery.sent_at
-    if seconds <= MAX_VISIBILITY - age - 60:
-        aws.client("sqs").change_message_visibility(
-            QueueUrl=queues.queue_url(delivery.queue), ReceiptHandle=delivery.receipt_handle,
-            VisibilityTimeout=seconds)
+def restart(system: JobSystem, job_id: str, now: float) -> bool:
+    """A failed job back to ``waiting``, attempts starting over (retry, redrive)."""
+    if not system.jobs.reset(job_id, now):
         return False
-    message = {**delivery.body, "not_before": now + seconds}
-    queues.send(delivery.queue, message, delay_seconds=min(seconds, SQS_MAX_DELAY))
+    job = system.jobs.get(job_id)
+    if job is not None:
+        system.emit("restarted", job)
     return True
 
 
-def _unclaimable(delivery: Delivery, job_id: str, now: float) -> bool:
-    job = jobs.get(job_id)
+def later(system: JobSystem, delivery: Delivery, seconds: float, now: float,
+          until: float | None = None) -> bool:
+    """See this message again in ``seconds`` (at ``until``): its visibility if SQS allows it, else a new
+    message that carries ``not_before`` (a hop; delays beyond 12 h hop several times)."""
+    seconds = max(0, round(seconds))
+    if seconds <= MAX_VISIBILITY_SECONDS - (now - delivery.sent_at) - 60:
+        system.queues.change_visibility(delivery.lane, delivery.receipt_handle, seconds)
+        return False
+    system.queues.send(delivery.lane, {**delivery.body, "not_before": until or now + seconds},
+                       delay=min(seconds, MAX_DELAY_SECONDS))
+    return True
+
+
+def _unclaimable(system: JobSystem, delivery: Delivery, job_id: str, now: float) -> bool:
+    job = system.jobs.get(job_id)
     if job is None:
-        to_dlq(delivery.queue, delivery.body, f"no job {job_id!r} exists (expired or never created)")
+        reason = f"no job {job_id!r} exists (expired or never created)"
+        system.queues.to_dlq(delivery.lane, delivery.body, reason)
         return True
-    if job.status in (COMPLETED, FAILED):
-        # the worker that settled it may have died before its hooks ran: run them again (idempotent)
-        for hook in HOOKS:
-            hook.completed(job) if job.status == COMPLETED else hook.failed(job)
+    if job.status == JobStatus.COMPLETED:
+        # the worker that completed it may have died before it woke the jobs it chained
+        system.wake_unclaimed(job.children)
         logger.info("duplicate delivery dropped", extra={"job_id": job_id, "status": job.status})
         return True
-    # another worker holds it: look again once its claim can lapse (it may have died holding it)
-    return later(delivery, max(1.0, (job.lock_until or now + 60) - now + 1), now)
+    if job.status == JobStatus.FAILED:
+        logger.info("duplicate delivery dropped", extra={"job_id": job_id, "status": job.status})
+        return True
+    # held by another worker (whose lock may lapse: it may have died), or waiting out its backoff
+    wake_at = job.lock_until if job.status == JobStatus.ACTIVE else job.due_at
+    return later(system, delivery, max(1.0, (wake_at or now + 60) - now + 1), now)
 
 
 def _attempt(job: Job, err: BaseException, trace: str) -> dict[str, Any]:
-    return {"n": job.attempts_made, "at": now_iso(), "error_type": type(err).__name__,
+    return {"n": job.attempts_made, "at": clock.iso(), "error_type": type(err).__name__,
             "message": str(err)[:2000], "traceback": trace[-8000:]}
 
 
-def _fail(job: Job, err: BaseException, trace: str, now: float) -> None:
+def _fail(system: JobSystem, job: Job, err: BaseException, trace: str, now: float) -> None:
     attempt = _attempt(job, err, trace)
     reason = f"{attempt['error_type']}: {attempt['message']}"[:500]
-    to_dlq(job.queue, {"kind": "job", "job_id": job.job_id, "name": job.name, "redrive": True,
-                       "reason": reason, "attempts": [*job.attempts, attempt]}, reason)
-    if jobs.settle(job, FAILED, attempt=attempt, keep=job.options.keep_failed, now=now):
-        for hook in HOOKS:
-            hook.failed(job)
-
-
-def to_dlq(queue: str, body: dict[str, Any], reason: str) -> None:
-    """The consumer's own move to the DLQ, with the reason SQS's redrive would not keep."""
-    aws.client("sqs").send_message(
-        QueueUrl=queues.dlq_url(queue), MessageBody=json.dumps(body, separators=(",", ":")),
-        MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000] or "unknown"}})
+    system.queues.to_dlq(job.queue, {"kind": "job", "job_id": job.job_id, "name": job.name, "redrive": True,
+                                     "reason": reason, "attempts": [*job.attempts, attempt]}, reason)
+    if system.jobs.settle(job, JobStatus.FAILED, attempt=attempt, keep=job.options.keep_failed, now=now):
+        job.status = JobStatus.FAILED
+        system.emit("failed", job, err)

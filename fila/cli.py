@@ -1,4 +1,4 @@
-"""The `fila` command line (contract §5)."""
+"""The `fila` command line (docs/contract.md, "Command line")."""
 
 from __future__ import annotations
 

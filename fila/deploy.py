@@ -17,58 +17,37 @@ from typing import Any
 from chalice.app import Chalice, SQSEventConfig
 from chalice.utils import to_cfn_resource_name
 
+from chalicelib import resources
 from chalicelib.settings import resource_name, stage
 from fila import ROOT
-from fila.resources import resources
+from fila.infra import dlq_attributes, queue_attributes, table_definition
 
 
 def logical_id(kind: str, key: str) -> str:
     return kind + to_cfn_resource_name(key.replace("-", "_"))
 
 
-def _key_schema(keys: list[list[str]]) -> list[dict[str, str]]:
-    return [{"AttributeName": n, "KeyType": ("HASH", "RANGE")[i]} for i, (n, _) in enumerate(keys)]
-
-
 def resource_template(spec: dict[str, Any] | None = None) -> dict[str, Any]:
     """CloudFormation resources for every queue (+ DLQ), table and bucket, named for the current stage."""
-    spec = spec or resources()
+    spec = spec or resources.declaration()
     out: dict[str, Any] = {}
-    for key, cfg in spec["queues"].items():
-        dlq = logical_id("Queue", f"{key}-dlq")
+    for lane in resources.lanes().values():
+        dlq = logical_id("Queue", f"{lane.name}-dlq")
         out[dlq] = {"Type": "AWS::SQS::Queue", "Properties": {
-            "QueueName": resource_name(f"{key}-dlq"),
-            "MessageRetentionPeriod": cfg["retention_seconds"],
-        }}
-        out[logical_id("Queue", key)] = {"Type": "AWS::SQS::Queue", "Properties": {
-            "QueueName": resource_name(key),
-            "VisibilityTimeout": cfg["visibility_timeout"],
-            "MessageRetentionPeriod": cfg["retention_seconds"],
-            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]},
-                              "maxReceiveCount": cfg["max_receive_count"]},
-        }}
+            "QueueName": resource_name(f"{lane.name}-dlq"), **dlq_attributes(lane)}}
+        out[logical_id("Queue", lane.name)] = {"Type": "AWS::SQS::Queue", "Properties": {
+            "QueueName": resource_name(lane.name), **queue_attributes(lane, {"Fn::GetAtt": [dlq, "Arn"]})}}
     out.update(alarms(spec))
-    for key, cfg in spec["tables"].items():
-        attributes = dict(cfg["key"])
-        for keys in cfg["indexes"].values():
-            attributes.update(dict(keys))
-        table: dict[str, Any] = {
-            "TableName": resource_name(key),
-            "BillingMode": "PAY_PER_REQUEST",
-            "AttributeDefinitions": [{"AttributeName": n, "AttributeType": t} for n, t in attributes.items()],
-            "KeySchema": _key_schema(cfg["key"]),
+    for table in resources.tables().values():
+        properties: dict[str, Any] = {
+            **table_definition(table, resource_name(table.name)),
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
             "SSESpecification": {"SSEEnabled": True},
         }
-        if cfg["indexes"]:
-            table["GlobalSecondaryIndexes"] = [
-                {"IndexName": name, "KeySchema": _key_schema(keys), "Projection": {"ProjectionType": "ALL"}}
-                for name, keys in cfg["indexes"].items()
-            ]
-        if cfg.get("ttl"):
-            table["TimeToLiveSpecification"] = {"AttributeName": cfg["ttl"], "Enabled": True}
-        out[logical_id("Table", key)] = {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain",
-                                         "UpdateReplacePolicy": "Retain", "Properties": table}
+        if table.ttl:
+            properties["TimeToLiveSpecification"] = {"AttributeName": table.ttl, "Enabled": True}
+        out[logical_id("Table", table.name)] = {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain",
+                                                "UpdateReplacePolicy": "Retain", "Properties": properties}
     for key in spec["buckets"]:
         out[logical_id("Bucket", key)] = {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain",
                                           "UpdateReplacePolicy": "Retain", "Properties": {
@@ -84,10 +63,10 @@ def resource_template(spec: dict[str, Any] | None = None) -> dict[str, Any]:
 
 # Least privilege, per function: the AWS actions each one's code calls, on this stage's resources only.
 # tests/integration/test_policies.py fails when a function calls an action missing here.
-TABLES = ("events", "jobs", "contacts", "schedules")
+TABLES = tuple(resources.tables())
 CONSUMER_POLICY = [
-    (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
-     ("table", "events", "jobs", "contacts")),
+    (["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+      "dynamodb:Query"], ("table", "events", "jobs", "contacts")),
     # the event source mapping's own calls (Receive, Delete, GetQueueAttributes) use the function's role
     (["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility",
       "sqs:SendMessage", "sqs:GetQueueUrl"], ("queues",)),
@@ -97,24 +76,22 @@ CONSUMER_POLICY = [
 ]
 POLICIES: dict[str, list[tuple[list[str], tuple[str, ...]]]] = {
     "api_handler": [
-        (["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query",
-          "dynamodb:DescribeTable"], ("table", *TABLES)),
+        (["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem",
+          "dynamodb:Query", "dynamodb:DescribeTable"], ("table", *TABLES)),
         (["sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage",
-          "sqs:DeleteMessage", "sqs:StartMessageMoveTask"], ("queues",)),
+          "sqs:DeleteMessage"], ("queues",)),
         (["s3:PutObject", "s3:GetObject"], ("object", "payloads/*")),
         (["ssm:GetParameter"], ("parameter",)),
     ],
-    "consume_high": CONSUMER_POLICY,
-    "consume_default": CONSUMER_POLICY,
-    "consume_email": CONSUMER_POLICY,
-    "consume_maintenance": CONSUMER_POLICY,
+    **{lane.function: CONSUMER_POLICY for lane in resources.lanes().values()},
     "recovery_sweep": [
         (["dynamodb:Query", "dynamodb:UpdateItem"], ("table", "events")),
         (["sqs:SendMessage", "sqs:GetQueueUrl"], ("queues",)),
     ],
     "sync_crm": [
         (["dynamodb:Query"], ("table", "contacts")),
-        (["dynamodb:GetItem", "dynamodb:PutItem"], ("table", "schedules")),
+        (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
+         ("table", "schedules")),
     ],
 }
 
@@ -142,7 +119,7 @@ def _arns(target: tuple[str, ...], spec: dict[str, Any]) -> list[Any]:
 
 
 def policy_document(function: str, spec: dict[str, Any] | None = None) -> dict[str, Any]:
-    spec = spec or resources()
+    spec = spec or resources.declaration()
     logs = {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
                        f"/aws/lambda/{resource_name('')}*"}
     statements = [{"Sid": "Logs", "Effect": "Allow", "Resource": [logs, {"Fn::Sub": logs["Fn::Sub"] + ":*"}],
@@ -179,7 +156,7 @@ def alarms(spec: dict[str, Any]) -> dict[str, Any]:
 
 def merge_template(app: Chalice, spec: dict[str, Any] | None = None) -> dict[str, Any]:
     """The template given to ``chalice package --merge-template``."""
-    spec = spec or resources()
+    spec = spec or resources.declaration()
     template: dict[str, Any] = {"Resources": resource_template(spec)}
     queue_keys = {resource_name(key): key for key in spec["queues"]}
     functions = ["api_handler", *(source.name for source in app.event_sources)]

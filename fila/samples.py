@@ -7,8 +7,8 @@ import time
 import uuid
 from typing import Any
 
-from chalicelib.credentials import secrets
 from chalicelib.schemes import schemes
+from fila.local.defaults import secret as secret_of
 
 
 def _stripe(event_type: str, event_id: str) -> dict[str, Any]:
@@ -56,7 +56,7 @@ def signed_sample(source: str, event_type: str, event_id: str | None = None,
     scheme = schemes()[source]
     event_id = event_id or {"stripe": "evt_", "standard": "msg_"}.get(source, "") + uuid.uuid4().hex[:24]
     body = json.dumps(BUILDERS[source](event_type, event_id)).encode()
-    secret = secret or secrets(scheme.secret_env)[0]
+    secret = secret or secret_of(scheme.secret_env)
     headers = scheme.sign(body, secret, time.time(), event_id, event_type)
     headers["Content-Type"] = "application/json"
     headers["User-Agent"] = f"fila-send/{source}"

@@ -6,13 +6,16 @@ from collections.abc import Iterator
 import pytest
 
 from fila.local import emulator
+from fila.local.defaults import SECRETS
 from fila.local.provision import provision
 from tests.helpers import free_port, stop, unique_stage, use_stage
 
 # Tests never reach real AWS: harmless credentials, and the endpoint set by the fixtures below.
 os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                   "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_LOG_LEVEL": "WARNING"})
-os.environ.pop("AWS_PROFILE", None)
+                   "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_LOG_LEVEL": "WARNING",
+                   "FILA_STAGE": "local", "FILA_BATCH_RESPONSE": "partial", **SECRETS})
+for key in [k for k in os.environ if k.startswith("AWS_ENDPOINT_URL_") or k == "AWS_PROFILE"]:
+    os.environ.pop(key)
 os.environ["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"  # nothing: a test that forgets a fixture fails fast
 
 

@@ -6,7 +6,7 @@ import os
 import subprocess
 import uuid
 
-from chalicelib import aws, credentials, queues
+from chalicelib import aws, credentials, queues, runtime
 from chalicelib.settings import settings
 from fila.local.emulator import free_port
 
@@ -17,6 +17,7 @@ def use_stage(stage: str) -> None:
     settings.cache_clear()
     queues.forget()
     credentials.forget()
+    runtime.forget()
     aws.reset()
 
 

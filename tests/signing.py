@@ -14,7 +14,7 @@ from typing import Any
 import stripe
 from standardwebhooks.webhooks import Webhook
 
-from chalicelib.credentials import LOCAL_DEFAULTS
+from fila.local.defaults import SECRETS as LOCAL_DEFAULTS
 
 
 def stripe_delivery(payload: dict[str, Any], secret: str = LOCAL_DEFAULTS["STRIPE_WEBHOOK_SECRET"],

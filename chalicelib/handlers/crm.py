@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import contacts
-from chalicelib.jobs import Job, Permanent, handler
+from chalicelib.jobs import Job, Permanent
+from chalicelib.system import handler
 from chalicelib.targets import crm
 
 MAX_EMAIL = 254  # RFC 5321's limit on a forward path
@@ -21,6 +22,6 @@ def update_crm(job: Job) -> dict[str, Any]:
     properties = {k: job.data[k] for k in ("amount", "currency", "reference", "type")
                   if job.data.get(k) is not None}
     properties["last_event"] = f"{job.data['source']}/{job.data['event_id']}"
-    contacts.save(email, name, properties)
+    contacts.save(job.store, email, name, properties)
     crm.upsert(email, name, properties, idempotency_key=job.job_id)
     return {"email": email}

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.handlers.slack import money
-from chalicelib.jobs import Job, Permanent, handler
+from chalicelib.jobs import Job, Permanent
+from chalicelib.system import handler
 from chalicelib.targets import documents, mailer
 
 
@@ -16,7 +17,7 @@ def _to(job: Job) -> str:
     return str(email)
 
 
-@handler("send-receipt-email", queue="email", attempts=5)
+@handler("send-receipt-email", lane="email", attempts=5)
 def send_receipt_email(job: Job) -> dict[str, Any]:
     to, d = _to(job), job.data
     link = documents.link(d["pdf_key"])
@@ -29,7 +30,7 @@ def send_receipt_email(job: Job) -> dict[str, Any]:
     return {"message_id": message_id, "link": link}
 
 
-@handler("send-welcome-email", queue="email", attempts=5)
+@handler("send-welcome-email", lane="email", attempts=5)
 def send_welcome_email(job: Job) -> dict[str, Any]:
     message_id = mailer.send(_to(job), "Welcome!", "Welcome {name}!\n\nYour account is ready.\n",
                              "<h1>Welcome {name}!</h1><p>Your account is ready.</p>",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import display
+from chalicelib import clock, display
 from chalicelib.handlers.slack import money
-from chalicelib.jobs import Job, handler, now_iso
+from chalicelib.jobs import Job
+from chalicelib.system import handler
 from chalicelib.targets import documents
 
 
@@ -23,7 +24,7 @@ def render(data: dict[str, Any]) -> bytes:
                          ("Reference", display.pdf(data.get("reference")) or "-"),
                          ("Event", display.pdf(f"{data['source']}/{data['event_id']} ({data.get('type')})",
                                                display.FIELD_LIMITS["event"])),
-                         ("Issued", now_iso()[:10]),
+                         ("Issued", clock.iso()[:10]),
                          ("Amount paid", display.pdf(money(data.get("amount"), data.get("currency"))))):
         pdf.cell(40, 9, f"{label}:")
         pdf.cell(0, 9, value, new_x="LMARGIN", new_y="NEXT")

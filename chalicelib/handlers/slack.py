@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.jobs import Job, handler
+from chalicelib.jobs import Job
+from chalicelib.system import handler
 from chalicelib.targets import slack
 
 

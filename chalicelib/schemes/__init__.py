@@ -13,6 +13,7 @@ import hmac
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from chalicelib import display
 from chalicelib.errors import InvalidPayload, InvalidSignature, TimestampOutOfTolerance
 
 Headers = Mapping[str, str]  # lower-case names
@@ -32,6 +33,10 @@ class Scheme(Protocol):
     def sign(self, body: bytes, secret: str, now: float, event_id: str,
              event_type: str) -> dict[str, str]:
         """Headers an emitter would send (the CLI's `fila send`)."""
+
+    def facts(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """What the handlers need (customer email and name, amount in minor units, currency,
+        reference), from the shape this provider sends; never fails on an odd shape."""
 
 
 def hmac_sha256(key: bytes, message: bytes) -> bytes:
@@ -82,6 +87,33 @@ def text_field(value: object, what: str) -> str:
 
 def header_field(headers: Headers, name: str) -> str:
     return text_field(headers.get(name, "").strip() or None, f"header {name}")
+
+
+def extract(obj: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    """The facts of a payment or customer object ``obj`` of ``payload`` (Stripe's ``data.object``, a
+    Standard Webhook's ``data``, a Shopify order itself), bounded once here: every job carries them."""
+    metadata, customer = as_dict(obj.get("metadata")), as_dict(obj.get("customer"))
+    email = first(obj, "receipt_email", "customer_email", "email") or first(payload, "email") \
+        or first(customer, "email")
+    name = first(obj, "customer_name", "name") or first(metadata, "customer_name") or " ".join(
+        p for p in (first(customer, "first_name"), first(customer, "last_name")) if p) or email
+    amount = obj.get("amount_paid", obj.get("amount", obj.get("amount_received")))
+    return {"email": display.crm(email), "name": display.crm(name),
+            "amount": amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
+            "currency": display.crm(str(obj.get("currency") or "").upper(), 16) or None,
+            "reference": display.crm(first(obj, "number", "id"), MAX_ID_LENGTH) or None}
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def first(data: dict[str, Any], *keys: str) -> str:
+    for key in keys:
+        value = data.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
 
 
 def schemes() -> dict[str, Scheme]:

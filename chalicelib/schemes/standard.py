@@ -14,7 +14,9 @@ from typing import Any
 from chalicelib.errors import InvalidSignature
 from chalicelib.schemes import (
     Headers,
+    as_dict,
     check_timestamp,
+    extract,
     header_field,
     hmac_sha256,
     require_header,
@@ -50,6 +52,12 @@ class StandardScheme:
         ts = str(int(now))
         sig = base64.b64encode(hmac_sha256(_key(secret), f"{event_id}.{ts}.".encode() + body)).decode()
         return {"webhook-id": event_id, "webhook-timestamp": ts, "webhook-signature": f"v1,{sig}"}
+
+    def facts(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A Standard Webhook's payload is ``{"type", "timestamp", "data"}``; ``data`` is the object
+        (or holds it under ``object``, as Stripe-shaped emitters do)."""
+        data = as_dict(payload.get("data"))
+        return extract(as_dict(data.get("object")) or data, payload)
 
 
 def _key(secret: str) -> bytes:

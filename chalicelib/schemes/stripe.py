@@ -8,7 +8,9 @@ from typing import Any
 from chalicelib.errors import InvalidSignature
 from chalicelib.schemes import (
     Headers,
+    as_dict,
     check_timestamp,
+    extract,
     hmac_sha256,
     require_header,
     same,
@@ -39,6 +41,14 @@ class StripeScheme:
         t = str(int(now))
         v1 = hmac_sha256(secret.encode(), t.encode() + b"." + body).hex()
         return {"Stripe-Signature": f"t={t},v1={v1}"}
+
+    def facts(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return _facts(payload)
+
+
+def _facts(payload: dict[str, Any]) -> dict[str, Any]:
+    """Stripe's event carries the object it is about in ``data.object``."""
+    return extract(as_dict(as_dict(payload.get("data")).get("object")), payload)
 
 
 def _parse(header: str) -> tuple[str, list[str]]:

@@ -18,10 +18,6 @@ class LoadedApp:
     factory: CLIFactory
     stage: str
 
-    def lambda_timeout(self, function_name: str) -> int:
-        config = self.factory.create_config_obj(self.stage).scope(self.stage, function_name)
-        return int(config.lambda_timeout or 60)
-
 
 def load(stage: str | None = None, project_dir: str = str(ROOT)) -> LoadedApp:
     stage = stage or os.environ.get("FILA_STAGE", "local")

@@ -25,8 +25,9 @@ def fake_url(target: str, port: int | str | None = None) -> str:
 
 
 def secret(name: str) -> str:
-    """The value in force locally: the environment's, else the documented default."""
-    return os.environ.get(name) or SECRETS[name]
+    """The value in force locally: the environment's (its first, if it holds several), else the
+    documented default."""
+    return (os.environ.get(name) or SECRETS[name]).split(",")[0].strip()
 
 
 def stage_env(port: int | str | None = None) -> dict[str, str]:
@@ -34,8 +35,9 @@ def stage_env(port: int | str | None = None) -> dict[str, str]:
     (each overridable by the caller's environment)."""
     stage = os.environ.get("FILA_STAGE") or LOCAL_STAGE
     env = {"FILA_STAGE": stage}
+    env["FILA_BATCH_RESPONSE"] = "partial"  # the local mappings report partial failures, as make deploy's do
     if stage == LOCAL_STAGE or stage.startswith(LOCAL_STAGE + "-"):
-        env.update({name: secret(name) for name in SECRETS})
+        env.update({name: os.environ.get(name) or SECRETS[name] for name in SECRETS})
         env["CRM_API_URL"] = os.environ.get("CRM_API_URL") or fake_url("crm", port)
         env["SLACK_WEBHOOK_URL"] = os.environ.get("SLACK_WEBHOOK_URL") or fake_url("slack", port)
     return env

@@ -3,9 +3,10 @@
 One poller per ``@app.on_sqs_message`` handler long-polls the queue and gathers up to ``batch_size``
 records within ``maximum_batching_window_in_seconds``; ``maximum_concurrency`` invokers run the real
 handler with a Lambda-shaped event (the poller receives only while an invoker is free, so nothing
-waits in memory), and apply partial batch response semantics
-(ReportBatchItemFailures): delete every record not reported failed; on an exception or a malformed
-response delete none, so the whole batch comes back after the queue's visibility timeout.
+waits in memory), and apply Lambda's semantics for the batch: with partial batch responses
+(ReportBatchItemFailures) delete every record not reported failed, without them delete the whole
+batch once the handler returned; on an exception or a malformed response delete none, so the whole
+batch comes back after the queue's visibility timeout.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ def lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[
 class SqsEventSource:
     def __init__(self, name: str, handler: Handler, queue_url: str, *, batch_size: int = 10,
                  batching_window: float = 0, concurrency: int | None = None, wait_seconds: int = 5,
-                 timeout_seconds: int = 30, yield_to: Callable[[], bool] | None = None) -> None:
+                 timeout_seconds: int = 30, yield_to: Callable[[], bool] | None = None,
+                 partial_batch_responses: bool = True) -> None:
         self.name = name
         self.handler = handler
         self.queue_url = queue_url
@@ -82,6 +84,7 @@ class SqsEventSource:
         self.wait_seconds = wait_seconds
         self.timeout_seconds = timeout_seconds
         self.yield_to = yield_to  # priority: skip a poll while a higher lane has work
+        self.partial = partial_batch_responses
         self.sqs = boto3.client("sqs")
         self.region = self.sqs.meta.region_name
         self.queue_arn = self.sqs.get_queue_attributes(
@@ -190,7 +193,7 @@ class SqsEventSource:
             with self._count_lock:
                 self.active -= 1
         by_id = {m["MessageId"]: m for m in messages}
-        failed = failed_ids(response, set(by_id))
+        failed = failed_ids(response, set(by_id)) if self.partial else set()
         if failed is None:
             log.warning("%s returned a malformed batch response: the whole batch comes back", self.name)
             return

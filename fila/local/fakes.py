@@ -22,6 +22,7 @@ a rejected contact's email gets 422 on every call until the faults are lifted.
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
@@ -111,6 +112,8 @@ class Fakes:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         parts = environ.get("PATH_INFO", "").split("/", 3)  # "", "_fakes", target, rest
+        if parts[2:3] == ["ses"]:
+            return _reply(start_response, 200, outbox())
         fake = self.targets.get(parts[2] if len(parts) > 2 else "")
         rest = "/" + (parts[3] if len(parts) > 3 else "")
         method = environ["REQUEST_METHOD"]
@@ -139,6 +142,20 @@ class Fakes:
         headers["content-type"] = environ.get("CONTENT_TYPE", "")
         status, extra, answer = fake.handle(method, rest, headers, body)
         return _reply(start_response, status, answer, extra)
+
+
+def outbox(last: int = 50) -> list[dict[str, Any]]:
+    """``GET /_fakes/ses/_received``: the emails SES on the emulator would have sent, in order."""
+    import urllib3
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+    try:
+        data = json.loads(urllib3.request("GET", f"{endpoint}/moto-api/data.json", timeout=5).data)
+    except (urllib3.exceptions.HTTPError, ValueError):
+        return []  # not an embedded emulator (LocalStack keeps its own mail)
+    messages = data.get("ses", {}).get("Message", [])
+    return [{"to": m["destinations"].get("ToAddresses", []), "subject": m.get("subject"),
+             "html": m.get("body"), "id": m.get("id")} for m in messages[-last:]]
 
 
 def _reply(start_response: StartResponse, status: int, body: Any, headers: dict[str, str] | None = None

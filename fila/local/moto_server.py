@@ -17,13 +17,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import subprocess
+import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -145,24 +147,73 @@ class Emulator:
         return [body]
 
 
-def _spawn_siblings(host: str, files: dict[str, Path], stop: StopSignals
-                    ) -> dict[str, tuple[subprocess.Popen[bytes], str]]:
-    """SQS and DynamoDB in processes of their own, each from its last snapshot; once they listen."""
-    from fila.local.emulator import StartAborted, free_port, host_port, wait_listening
+@dataclass
+class Sibling:
+    """A service process forked by the main one (moto already imported: it starts in no time)."""
+
+    role: str
+    pid: int
+    url: str
+
+    def alive(self) -> bool:
+        return os.waitpid(self.pid, os.WNOHANG) == (0, 0)
+
+    def signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, sig)
+
+    def wait(self, deadline: float) -> bool:
+        """Whether it exited by ``deadline`` (monotonic)."""
+        while True:
+            try:
+                if os.waitpid(self.pid, os.WNOHANG) != (0, 0):
+                    return True
+            except ChildProcessError:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
+
+def stop_siblings(siblings: Iterable[Sibling], grace: float = 2.0) -> None:
+    """SIGTERM them all at once (they save nothing: the main process snapshots them), SIGKILL what is
+    left after ``grace``."""
+    running = list(siblings)
+    for sibling in running:
+        sibling.signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for sibling in running:
+        if not sibling.wait(deadline):
+            sibling.signal(signal.SIGKILL)
+
+
+def _fork_siblings(host: str, files: dict[str, Path], stop: StopSignals) -> dict[str, Sibling]:
+    """SQS and DynamoDB in processes of their own, each from its last snapshot; once they listen.
+    Forked before this process starts a thread, so each child is a clean copy of it."""
+    from fila.local.emulator import StartAborted, free_port, listening
 
     siblings = {}
     for role in SIBLINGS:
         port = free_port()
-        restore = ["--restore", str(files[role])] if role in files else []
-        proc = subprocess.Popen([sys.executable, "-m", "fila.local.moto_server", host, str(port),
-                                 "--role", role, *restore], start_new_session=True)
-        siblings[role] = (proc, f"http://{host}:{port}")
+        pid = os.fork()
+        if pid == 0:
+            os.setsid()  # its own process group, as a spawned process would have
+            try:
+                serve(role, host, port, StopSignals(), restore=files.get(role))
+            finally:
+                os._exit(0)
+        siblings[role] = Sibling(role, pid, f"http://{host}:{port}")
+    deadline = time.monotonic() + 60
     try:
-        for proc, url in siblings.values():
-            wait_listening(*host_port(url), timeout=60, proc=proc, aborted=lambda: stop.requested)
-    except (StartAborted, RuntimeError, TimeoutError):
-        for proc, _ in siblings.values():
-            proc.kill()
+        for sibling in siblings.values():
+            while not listening(host, int(sibling.url.rsplit(":", 1)[1])):
+                if stop.requested:
+                    raise StartAborted("stopped while the emulator started")
+                if not sibling.alive() or time.monotonic() > deadline:
+                    raise RuntimeError(f"the emulator's {sibling.role} process did not start")
+                time.sleep(0.02)
+    except (StartAborted, RuntimeError):
+        stop_siblings(siblings.values(), grace=0)
         raise
     return siblings
 
@@ -174,32 +225,32 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(0)
 
 
-def main(argv: list[str] | None = None) -> None:
-    stop = StopSignals()  # first: a stop asked for during the slow imports below is not lost
-    parser = argparse.ArgumentParser(prog="fila.local.moto_server")
-    parser.add_argument("host")
-    parser.add_argument("port", type=int)
-    parser.add_argument("--role", choices=("main", "all", *SIBLINGS), default="main")
-    parser.add_argument("--state-dir", type=Path, default=None)
-    parser.add_argument("--restore", type=Path, default=None, help="(siblings) the snapshot to start from")
-    args = parser.parse_args(argv)
-    os.environ.setdefault("MOTO_PORT", str(args.port))
-    from fila.local import fast_sqs, gate, moto_patches, snapshot
+def _prepare() -> None:
+    """moto, tuned and gated (once per process tree: forked siblings inherit it)."""
+    from fila.local import gate, moto_patches
 
     moto_patches.apply()
     gate.install()
+
+
+def serve(role: str, host: str, port: int, stop: StopSignals, state_dir: Path | None = None,
+          restore: Path | None = None) -> None:
+    """Serve one emulator process until ``stop``; the main process (``role`` main) forks its siblings
+    first, snapshots them all while it serves, and stops them when it stops."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from waitress import create_server
 
+    from fila.local import fast_sqs, snapshot
     from fila.local.router import Router
 
-    if args.role in SIBLINGS:
+    if role in SIBLINGS:
         threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    store = snapshot.Store(args.state_dir) if args.state_dir else None
-    files = store.files() if store else {}
-    if args.role in SIBLINGS and args.restore:
-        files = {args.role: args.restore}
-    own = "all" if args.role == "all" else args.role
+    store = snapshot.Store(state_dir) if state_dir else None
+    files = store.files() if store else ({role: restore} if restore else {})
+    own = "all" if role == "all" else role
+    siblings: dict[str, Sibling] = {}
+    if role == "main" and not stop.requested:
+        siblings = _fork_siblings(host, files, stop)  # before this process restores anything of its own
     try:
         restored = snapshot.load(files[own]) if own in files and not stop.requested else 0
     except Exception as err:  # another moto version, a truncated file: keep it aside, start empty
@@ -215,27 +266,23 @@ def main(argv: list[str] | None = None) -> None:
         print(f"fila: emulator state restored ({own}, {restored} services"
               + (f"; {released} messages that consumers held before the restart are visible again)"
                  if own in ("sqs", "all") else ")"), flush=True)
-    siblings: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
-    if args.role == "main" and not stop.requested:
-        siblings = _spawn_siblings(args.host, files, stop)
     if stop.requested:
-        for proc, _ in siblings.values():
-            proc.kill()
+        stop_siblings(siblings.values(), grace=0)
         return  # nothing was served, so nothing may be saved over the last state
     coordinator: snapshot.Coordinator | None = None
     if store is not None:
         members: dict[str, Any] = {own: LocalMember(GATE)}
-        members.update({role: RemoteMember(url) for role, (_, url) in siblings.items()})
+        members.update({r: RemoteMember(s.url) for r, s in siblings.items()})
         coordinator = snapshot.Coordinator(store, members)
 
     def status() -> dict[str, Any]:
-        return {"role": args.role, "endpoints": {role: url for role, (_, url) in siblings.items()},
+        return {"role": role, "endpoints": {r: s.url for r, s in siblings.items()},
                 "snapshots": coordinator.stats.as_dict() if coordinator else None}
 
     app: Any = Emulator(DomainDispatcherApplication(create_backend_app), GATE, status)
     if siblings:
-        app = Router(app, {role: url for role, (_, url) in siblings.items()})
-    server = create_server(app, host=args.host, port=args.port, threads=64, ident="moto",
+        app = Router(app, {r: s.url for r, s in siblings.items()})
+    server = create_server(app, host=host, port=port, threads=64, ident="moto",
                            max_request_body_size=64 * 1024 * 1024)
     threading.Thread(target=server.run, name="serve", daemon=True).start()
     if coordinator is not None:
@@ -244,15 +291,22 @@ def main(argv: list[str] | None = None) -> None:
     if coordinator is not None and coordinator.final():
         print(f"fila: emulator state saved to {store.folder if store else '?'} "
               f"({coordinator.stats.last_bytes / 1e6:.1f} MB)", flush=True)
-    for proc, _ in siblings.values():
-        proc.terminate()
-    for proc, _ in siblings.values():
-        try:
-            proc.wait(3)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    stop_siblings(siblings.values())
     sys.stdout.flush()
     os._exit(0)  # the serving threads are daemons mid-request: leave without waiting for them
+
+
+def main(argv: list[str] | None = None) -> None:
+    stop = StopSignals()  # first: a stop asked for during the slow imports below is not lost
+    parser = argparse.ArgumentParser(prog="fila.local.moto_server")
+    parser.add_argument("host")
+    parser.add_argument("port", type=int)
+    parser.add_argument("--role", choices=("main", "all"), default="main")
+    parser.add_argument("--state-dir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+    _prepare()
+    serve(args.role, args.host, args.port, stop, state_dir=args.state_dir)
 
 
 if __name__ == "__main__":

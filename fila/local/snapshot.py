@@ -246,7 +246,7 @@ class Coordinator:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._thread.join(15)
+        self._thread.join(5)
 
     def _run(self) -> None:
         pace = self.interval
@@ -307,4 +307,4 @@ class Coordinator:
     def final(self) -> bool:
         """The stop's own snapshot (gates wait longer: nothing else is left to do)."""
         self.stop()
-        return self.take(freeze_timeout=2.0)
+        return self.take(freeze_timeout=1.0)

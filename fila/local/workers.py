@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import boto3
 from chalice.app import ScheduledEventConfig, SQSEventConfig
 
-from chalicelib.settings import resource_key, resource_name
+from chalicelib import resources
+from chalicelib.settings import resource_name
 from fila.local.chalice_app import LoadedApp
 from fila.local.event_sources import SqsEventSource
 from fila.local.scheduler import Scheduler
 from fila.local.ttl import Reaper
-from fila.resources import resources
 
 
 class LaneBusy:
@@ -54,27 +55,30 @@ class Workers:
         """``wait_seconds``: each long poll, shorter than the time ``stop`` gives the pollers."""
         app = loaded.app
         sqs = boto3.client("sqs")
+        timeouts = resources.function_timeouts()
+        # as `make deploy` sets the mappings: partial batch responses on (FILA_BATCH_RESPONSE=partial)
+        partial = os.environ.get("FILA_BATCH_RESPONSE") == "partial"
         self.sources: dict[str, SqsEventSource] = {}
         self.scheduler = Scheduler()
         for config in app.event_sources:
             handler = app.handler_map[config.name]
             if isinstance(config, SQSEventConfig):
                 url = sqs.get_queue_url(QueueName=config.queue)["QueueUrl"]
-                self.sources[resource_key(config.queue or "")] = SqsEventSource(
+                self.sources[(config.queue or "").removeprefix(resource_name(""))] = SqsEventSource(
                     config.name, handler, url,
                     batch_size=config.batch_size,
                     batching_window=config.maximum_batching_window_in_seconds,
                     concurrency=config.maximum_concurrency,
                     wait_seconds=wait_seconds,
-                    timeout_seconds=loaded.lambda_timeout(config.name),
+                    timeout_seconds=timeouts.get(config.name, 60),
+                    partial_batch_responses=partial,
                 )
             elif isinstance(config, ScheduledEventConfig):
                 expression = config.schedule_expression
                 text = expression if isinstance(expression, str) else expression.to_string()
                 self.scheduler.add(config.name, text, handler)
         give_way(self.sources)
-        self.reaper = Reaper({resource_name(key): spec["ttl"]
-                              for key, spec in resources()["tables"].items() if spec.get("ttl")})
+        self.reaper = Reaper({resource_name(t.name): t.ttl for t in resources.tables().values() if t.ttl})
 
     def start(self) -> None:
         for source in self.sources.values():

@@ -26,7 +26,7 @@ def on_stack(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     """This test process talks to the running stack's emulator and fakes; the fakes start clean."""
     for key in [k for k in os.environ if k.startswith("AWS_ENDPOINT_URL")]:
         monkeypatch.delenv(key)
-    for key, value in emulator.aws_env(stack.aws).items():
+    for key, value in emulator.local_env(stack.aws, stack.port).items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("PORT", str(stack.port))
     use_stage("local")

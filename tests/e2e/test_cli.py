@@ -12,7 +12,7 @@ import pytest
 from fila.local.running import Stack
 from tests.e2e.test_ingest_e2e import event_status, wait_status
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]  # one worker: one session stack
 
 
 @pytest.mark.parametrize("source, event_type, status", [

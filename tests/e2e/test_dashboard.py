@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from chalicelib.jobs import jobs
+from chalicelib import runtime
 from fila.local.running import Stack
 from tests.e2e.test_processing import deliver, script, wait_for
 from tests.signing import standard_delivery
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]  # one worker: one session stack
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 # As the machine's own probe runs it: headless, and none of chromium's background calls home.
@@ -45,7 +45,7 @@ def test_find_a_failed_job_read_its_trace_retry_it_and_see_it_complete(on_stack:
     event_id = deliver(on_stack, "standard", *standard_delivery(
         {"type": "customer.updated", "data": {"email": email, "name": "Barbara Liskov"}}))
     job_id = f"standard#{event_id}:update-crm"
-    wait_for(lambda: (job := jobs.get(job_id)) is not None and job.status == "failed")
+    wait_for(lambda: (job := runtime.system().jobs.get(job_id)) is not None and job.status == "failed")
 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     sign_in(page, on_stack.base)

@@ -19,7 +19,7 @@ from fila.local.running import Stack
 from fila.samples import signed_sample
 from tests.signing import stripe_delivery, stripe_event
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]  # one worker: one session stack
 SOURCES = ("stripe", "github", "shopify", "standard")
 SIGNATURE_HEADER = {"stripe": "Stripe-Signature", "github": "X-Hub-Signature-256",
                     "shopify": "X-Shopify-Hmac-Sha256", "standard": "webhook-signature"}
@@ -57,7 +57,7 @@ def signed(source: str, event_type: str = "customer.updated", body: bytes | None
 
 
 def _secret(source: str) -> str:
-    from chalicelib.credentials import LOCAL_DEFAULTS
+    from fila.local.defaults import SECRETS as LOCAL_DEFAULTS
     return LOCAL_DEFAULTS[schemes()[source].secret_env]
 
 

@@ -19,7 +19,7 @@ from tests.e2e.test_ingest_e2e import event_status
 from tests.e2e.test_processing import deliver, emails, payment, pdf_text, received, wait_for
 from tests.signing import stripe_delivery
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]  # one worker: one session stack
 
 # (case, customer name, what must not reach Slack as written, what Slack shows instead)
 CASES: list[tuple[str, str, str | None, str | None]] = [

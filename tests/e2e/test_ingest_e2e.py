@@ -5,22 +5,22 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
 
-import boto3
 import pytest
 import requests
 
 from fila.local.running import Stack
 from tests.signing import stripe_delivery, stripe_event
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]  # one worker: one session stack
 
 
 def event_status(stack: Stack, source: str, event_id: str) -> str | None:
-    ddb = boto3.client("dynamodb", endpoint_url=stack.aws)
-    item = ddb.get_item(TableName="fila-local-events", Key={"pk": {"S": f"{source}#{event_id}"}},
-                        ConsistentRead=True).get("Item")
-    return item["status"]["S"] if item else None
+    """As an operator reads it (the admin API: the stored status, then its jobs')."""
+    response = requests.get(f"{stack.base}/admin/api/events/{source}/{quote(event_id, safe='')}", timeout=10,
+                            headers={"Authorization": "Bearer fila-local-admin"})
+    return str(response.json()["status"]) if response.status_code == 200 else None
 
 
 def wait_status(stack: Stack, source: str, event_id: str, wanted: str, timeout: float = 20) -> None:

@@ -13,13 +13,12 @@ import boto3
 import pytest
 import requests
 
-from chalicelib import operations
-from chalicelib.jobs import jobs
+from chalicelib import operations, runtime
 from fila.local.running import Stack
 from tests.e2e.test_ingest_e2e import event_status
 from tests.signing import standard_delivery, stripe_delivery, stripe_event
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]  # one worker: one session stack
 PAYMENT_JOBS = ("update-crm", "notify-slack", "generate-invoice-pdf", "generate-invoice-pdf>send-receipt-email")
 
 
@@ -82,7 +81,7 @@ def test_a_payment_is_upserted_announced_invoiced_and_receipted_once(on_stack: S
     assert pdf.startswith(b"%PDF-") and "42.00 EUR" in pdf_text(pdf)
     (mail,) = emails(on_stack, email)
     assert key in mail["body"] and "42.00 EUR" in mail["subject"]
-    statuses = {name: jobs.get(f"stripe#{event_id}:{name}").status for name in PAYMENT_JOBS}  # type: ignore[union-attr]
+    statuses = {name: runtime.system().jobs.get(f"stripe#{event_id}:{name}").status for name in PAYMENT_JOBS}  # type: ignore[union-attr]
     assert set(statuses.values()) == {"completed"}
 
 
@@ -96,7 +95,7 @@ def test_a_crm_failing_twice_succeeds_on_attempt_three_and_nothing_else_repeats(
     assert len({c["headers"]["idempotency-key"] for c in calls}) == 1
     first_gap, second_gap = calls[1]["at"] - calls[0]["at"], calls[2]["at"] - calls[1]["at"]
     assert 1.5 <= first_gap < second_gap  # 2 s, then 4 s
-    crm_job = jobs.get(f"stripe#{event_id}:update-crm")
+    crm_job = runtime.system().jobs.get(f"stripe#{event_id}:update-crm")
     assert crm_job is not None and crm_job.attempts_made == 3 and len(crm_job.attempts) == 2
     assert len([r for r in received(on_stack, "slack") if event_id in r["json"]["text"]]) == 1
     assert len(emails(on_stack, email)) == 1
@@ -107,12 +106,12 @@ def test_a_crm_that_stays_down_fails_the_event_and_a_redrive_completes_it(on_sta
     email = f"alan+{time.time_ns()}@example.com"
     event_id = deliver(on_stack, "stripe", *stripe_delivery(payment(email)))
     wait_for(lambda: event_status(on_stack, "stripe", event_id) == "failed")
-    crm_job = jobs.get(f"stripe#{event_id}:update-crm")
+    crm_job = runtime.system().jobs.get(f"stripe#{event_id}:update-crm")
     assert crm_job is not None and crm_job.status == "failed" and len(crm_job.attempts) == 3
     assert "answered 500" in crm_job.attempts[-1]["message"]
     wait_for(lambda: len(emails(on_stack, email)) == 1)  # the rest went on without the CRM
     script(on_stack, "crm", then=200)  # the CRM recovers
-    assert operations.redrive("high") >= 1
+    assert operations.redrive(runtime.system(), "high") >= 1
     wait_for(lambda: event_status(on_stack, "stripe", event_id) == "completed")
     assert len([r for r in received(on_stack, "slack") if event_id in r["json"]["text"]]) == 1
     assert len(emails(on_stack, email)) == 1
@@ -147,7 +146,7 @@ def test_sync_crm_pushes_only_changed_contacts_and_a_second_run_pushes_nothing(o
     second = sync_crm()  # a second run in the same hour
     assert second["pushed"] == 0 and len(received(on_stack, "crm")) == 1
     from chalicelib.schedules import runs
-    latest = runs("sync-crm")[:2]
+    latest = runs(runtime.system().store, "sync-crm")[:2]
     assert [r["run_id"] for r in latest] == [second["run_id"], run["run_id"]]
     assert [(r["status"], r["pushed"]) for r in latest] == [("completed", "0"), ("completed", "1")]
     assert all(r["started_at"] <= r["finished_at"] for r in latest)
@@ -160,9 +159,9 @@ def test_replay_dispatches_a_stored_event_again_as_new_jobs(on_stack: Stack) -> 
     event_id = deliver(on_stack, "standard", *standard_delivery(
         {"type": "customer.created", "data": {"email": email, "name": "Edsger Dijkstra"}}))
     wait_for(lambda: event_status(on_stack, "standard", event_id) == "completed")
-    again = replay("standard", event_id)
+    again = replay(runtime.system(), "standard", event_id)
     assert [j.job_id for j in again] == [f"standard#{event_id}:replay-1:{n}" for n in ("update-crm", "send-welcome-email")]
-    wait_for(lambda: all(jobs.get(j.job_id).status == "completed" for j in again))  # type: ignore[union-attr]
+    wait_for(lambda: all(runtime.system().jobs.get(j.job_id).status == "completed" for j in again))  # type: ignore[union-attr]
     wait_for(lambda: event_status(on_stack, "standard", event_id) == "completed")
     assert len(emails(on_stack, email)) == 2
     assert len([r for r in received(on_stack, "crm") if r["json"]["email"] == email]) == 2

@@ -9,14 +9,15 @@ from bench.soak import Soak
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.timeout(600)  # the kills' messages come back after 40 s, and the sweep runs once a minute
 def test_chaos_soak_loses_nothing_and_repeats_no_effect() -> None:
-    result = Soak(events=300, concurrency=16, seed=7, kills=3).run()
+    result = Soak(events=200, concurrency=16, seed=7, kills=2).run()
     assert result["violations"] == []
     before, after = result["before_recovery"], result["after_recovery"]
     # the chaos happened: a re-delivery of each kind, every kind of CRM fault, kills, an outage the sweep healed
     assert result["resent"]["concurrent"] > 0 and result["resent"]["later"] > 0
     assert set(before["crm_faults"]) == {"503", "429", "timeout", "rejected"}
-    assert sum("killed" in what for _, what in result["timeline"]) == 3
+    assert sum("killed" in what for _, what in result["timeline"]) == 2
     assert sum("unreachable" in what for _, what in result["timeline"]) == 1
     assert before["not_queued_at_ack"] > 0 and before["swept_not_queued"] > 0
     assert before["crm_replays_absorbed"] > 0  # a timeout's retry, answered by its Idempotency-Key
@@ -24,4 +25,4 @@ def test_chaos_soak_loses_nothing_and_repeats_no_effect() -> None:
     assert before["dlq_messages"] > 0 and before["event_statuses"]["failed"] == before["dlq_messages"]
     assert sum(result["redriven"].values()) == before["dlq_messages"]
     assert after["dlq_messages"] == 0 and "failed" not in after["event_statuses"]
-    assert after["accepted"] == after["events_final"] == 300 and after["lost"] == 0
+    assert after["accepted"] == after["events_final"] == 200 and after["lost"] == 0

@@ -23,6 +23,7 @@ from tests.signing import stripe_delivery
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.xdist_group("stack")
 def test_health_is_ok_on_the_running_stack(stack: Stack) -> None:
     response = requests.get(stack.base + "/health", timeout=5)
     assert response.status_code == 200 and response.json() == {"status": "ok"}
@@ -95,11 +96,13 @@ def test_a_kill_9_loses_nothing_acknowledged_before_the_last_snapshot(tmp_path: 
             event_id = deliver(running, "stripe", *stripe_delivery(payment(f"crash{n}+{time.time_ns()}@example.com")))
             acked.append((event_id, time.time()))
             time.sleep(0.1)
-        running.kill()  # mid-processing: jobs claimed, messages in flight
-        cut = snapshot.Store(tmp_path / "emulator").cut_at()
+        store = snapshot.Store(tmp_path / "emulator")
+        wait_for(lambda: (store.cut_at() or 0) > acked[19][1], timeout=30)  # a snapshot after 20 acks...
+        running.kill()  # ...and then the crash, mid-processing: jobs claimed, messages in flight
+        cut = store.cut_at()
         assert cut is not None
         kept = [event_id for event_id, at in acked if at < cut]
-        assert len(kept) >= 10, f"only {len(kept)} of {len(acked)} acks before the last cut"
+        assert len(kept) >= 20, f"only {len(kept)} of {len(acked)} acks before the last cut"
         running.start()
         assert "visible again" in running.output()
         for event_id in kept:

@@ -9,8 +9,8 @@ import pytest
 from chalice.test import Client
 
 import app as fila
+from chalicelib.resources import lanes
 from chalicelib.settings import resource_name
-from fila.resources import resources
 
 
 @pytest.fixture
@@ -39,11 +39,11 @@ class Emulated:
         return found
 
     def all_messages(self) -> list[dict[str, Any]]:
-        return [m for q in resources()["queues"] for m in self.messages(q)]
+        return [m for q in lanes() for m in self.messages(q)]
 
     def depth(self) -> int:
         total = 0
-        for queue in resources()["queues"]:
+        for queue in lanes():
             url = self.sqs.get_queue_url(QueueName=resource_name(queue))["QueueUrl"]
             attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
             total += int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])

@@ -1,19 +1,23 @@
-"""The admin API (contract §4) through the real app: every call, auth, pagination, 404/409."""
+"""The admin API through the real app on the emulator: every call, auth, pagination, 404/409."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from chalice.test import Client
 
-from chalicelib.jobs import Job, Permanent, enqueue, handler
-from chalicelib.worker import Delivery, run
+from chalicelib import runtime
+from chalicelib.dispatch import take_event
+from chalicelib.handlers import HANDLERS
+from chalicelib.jobs import Job, Permanent
+from chalicelib.queues import SqsQueues
+from chalicelib.store.dynamodb import DynamoStore
+from chalicelib.system import JobSystem, handler
 from tests.signing import stripe_delivery, stripe_event
-
-AUTH = {"Authorization": "Bearer fila-local-admin"}
+from tests.unit.conftest import run_job
 
 
 @handler("admin-test")
@@ -23,13 +27,24 @@ def admin_test(job: Job) -> Any:
     return {"ok": True}
 
 
+@pytest.fixture
+def system(client: Client, monkeypatch: pytest.MonkeyPatch) -> Iterator[JobSystem]:
+    """The app's job system, with one more handler of this test's."""
+    made = JobSystem([*HANDLERS, admin_test], store=DynamoStore(), queues=SqsQueues())
+    monkeypatch.setattr(runtime, "system", lambda: made)
+    yield made
+
+
+AUTH = {"Authorization": "Bearer fila-local-admin"}
+
+
 def call(client: Client, method: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
     response = getattr(client.http, method.lower())(path, headers=AUTH if headers is None else headers)
     return response.status_code, json.loads(response.body) if response.body else None
 
 
-def work(job: Job) -> None:
-    run(Delivery("rh", {"kind": "job", "job_id": job.job_id}, job.queue, 0), 1_000)
+def work(system: JobSystem, job: Job) -> None:
+    run_job(system, job.job_id, lane=job.queue)
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nope"}, {"Authorization": "fila-local-admin"},
@@ -47,9 +62,9 @@ def test_the_dashboard_page_carries_no_data(client: Client) -> None:
     assert b"Admin token" in response.body and b"fila-local-admin" not in response.body
 
 
-def test_queue_counts_come_from_sqs(client: Client) -> None:
-    enqueue("admin-test", {})
-    enqueue("admin-test", {}, delay=60)
+def test_queue_counts_come_from_sqs(client: Client, system: JobSystem) -> None:
+    system.enqueue("admin-test", {})
+    system.enqueue("admin-test", {}, delay=60)
     status, body = call(client, "GET", "/admin/api/queues")
     assert status == 200
     default = next(q for q in body["queues"] if q["name"] == "default")
@@ -57,8 +72,8 @@ def test_queue_counts_come_from_sqs(client: Client) -> None:
     assert {q["name"] for q in body["queues"]} == {"high", "default", "email", "maintenance"}
 
 
-def test_jobs_page_newest_first_with_cursors(client: Client) -> None:
-    made = [enqueue("admin-test", {"i": i}).job_id for i in range(7)]
+def test_jobs_page_newest_first_with_cursors(client: Client, system: JobSystem) -> None:
+    made = [system.enqueue("admin-test", {"i": i}).job_id for i in range(7)]
     seen, cursor, pages = [], None, 0
     while True:
         status, body = call(client, "GET", "/admin/api/jobs?limit=3" + (f"&cursor={cursor}" if cursor else ""))
@@ -74,11 +89,12 @@ def test_jobs_page_newest_first_with_cursors(client: Client) -> None:
     assert call(client, "GET", "/admin/api/jobs?queue=nope")[0] == 404
     assert call(client, "GET", "/admin/api/jobs?limit=x")[0] == 400
     assert call(client, "GET", "/admin/api/jobs?cursor=%25%25")[0] == 400
+    assert call(client, "GET", "/admin/api/jobs?status=sleeping")[0] == 400
 
 
-def test_one_job_retry_and_its_409_and_404(client: Client) -> None:
-    job = enqueue("admin-test", {"fail": True})
-    work(job)
+def test_one_job_retry_and_its_409_and_404(client: Client, system: JobSystem) -> None:
+    job = system.enqueue("admin-test", {"fail": True})
+    work(system, job)
     status, body = call(client, "GET", f"/admin/api/jobs/{job.job_id}")
     assert status == 200 and body["status"] == "failed" and body["attempts"] == 1
     assert body["history"][0]["error_type"] == "Permanent" and "Traceback" in body["history"][0]["traceback"]
@@ -90,11 +106,10 @@ def test_one_job_retry_and_its_409_and_404(client: Client) -> None:
     assert call(client, "GET", "/admin/api/jobs/nope")[0] == 404
 
 
-def test_an_event_with_its_jobs_replay_and_404(client: Client) -> None:
+def test_an_event_with_its_jobs_replay_and_404(client: Client, system: JobSystem) -> None:
     headers, body = stripe_delivery(stripe_event("customer.created"))
     event_id = json.loads(client.http.post("/webhooks/stripe", headers=headers, body=body).body)["event_id"]
-    from chalicelib.dispatch import take_event
-    take_event({"source": "stripe", "event_id": event_id})
+    take_event(system, {"source": "stripe", "event_id": event_id})
     status, event = call(client, "GET", f"/admin/api/events/stripe/{event_id}")
     assert status == 200 and event["type"] == "customer.created" and event["status"] == "queued"
     assert event["received_at"] and {j["name"] for j in event["jobs"]} == {"update-crm", "send-welcome-email"}
@@ -106,10 +121,10 @@ def test_an_event_with_its_jobs_replay_and_404(client: Client) -> None:
     assert call(client, "POST", "/admin/api/events/stripe/evt_nope/replay")[0] == 404
 
 
-def test_redrive_a_dlq_and_peek_its_reasons(client: Client) -> None:
-    failed = [enqueue("admin-test", {"fail": True}) for _ in range(3)]
+def test_redrive_a_dlq_and_peek_its_reasons(client: Client, system: JobSystem) -> None:
+    failed = [system.enqueue("admin-test", {"fail": True}) for _ in range(3)]
     for job in failed:
-        work(job)
+        work(system, job)
     status, dlq = call(client, "GET", "/admin/api/queues/default/dlq")
     assert status == 200 and {m["job_id"] for m in dlq["messages"]} == {j.job_id for j in failed}
     assert all(m["reason"] == "Permanent: target said 422" for m in dlq["messages"])
@@ -118,19 +133,19 @@ def test_redrive_a_dlq_and_peek_its_reasons(client: Client) -> None:
     assert call(client, "POST", "/admin/api/queues/nope/redrive")[0] == 404
 
 
-def test_retry_all_failed_in_a_queue_and_promote(client: Client) -> None:
-    failed = [enqueue("admin-test", {"fail": True}) for _ in range(2)]
+def test_retry_all_failed_in_a_queue_and_promote(client: Client, system: JobSystem) -> None:
+    failed = [system.enqueue("admin-test", {"fail": True}) for _ in range(2)]
     for job in failed:
-        work(job)
+        work(system, job)
     status, body = call(client, "POST", "/admin/api/queues/default/retry-failed")
     assert status == 200 and sorted(body["retried"]) == sorted(j.job_id for j in failed)
-    delayed = enqueue("admin-test", {}, delay=300)
+    delayed = system.enqueue("admin-test", {}, delay=300)
     status, body = call(client, "POST", f"/admin/api/jobs/{delayed.job_id}/promote")
     assert status == 200 and body["status"] == "waiting"
     assert call(client, "POST", f"/admin/api/jobs/{delayed.job_id}/promote")[0] == 409
 
 
-def test_run_a_schedule_now(client: Client) -> None:
+def test_run_a_schedule_now(client: Client, system: JobSystem) -> None:
     status, body = call(client, "POST", "/admin/api/schedules/sync-crm/run")
     assert status == 200 and body["run_id"].startswith("run#")
     status, schedules = call(client, "GET", "/admin/api/schedules")
@@ -138,55 +153,3 @@ def test_run_a_schedule_now(client: Client) -> None:
     assert sync["expression"] == "cron(0 * * * ? *)" and sync["runs"][0]["run_id"] == body["run_id"]
     assert call(client, "POST", "/admin/api/schedules/recovery-sweep/run")[0] == 200
     assert call(client, "POST", "/admin/api/schedules/nope/run")[0] == 404
-
-
-def test_a_dispatch_retried_after_sqs_failed_sends_every_job(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib import queues
-    from chalicelib.dispatch import take_event
-
-    headers, body = stripe_delivery(stripe_event("customer.created"))
-    event_id = json.loads(client.http.post("/webhooks/stripe", headers=headers, body=body).body)["event_id"]
-    sqs, url = boto3.client("sqs"), queues.queue_url("default")
-    sqs.purge_queue(QueueUrl=url)  # the event's own message: this test delivers it by hand
-    real_send = queues.send
-
-    def unreachable(queue: str, message: dict[str, Any], **kw: Any) -> Any:
-        raise ConnectionError("SQS endpoint unreachable")
-
-    monkeypatch.setattr(queues, "send", unreachable)
-    with pytest.raises(ConnectionError):
-        take_event({"source": "stripe", "event_id": event_id})  # the first job is written, its send fails
-    monkeypatch.setattr(queues, "send", real_send)
-    take_event({"source": "stripe", "event_id": event_id}, redelivered=True)  # the event's message, again
-    messages = [m for lane in ("default", "email")
-                for m in sqs.receive_message(QueueUrl=queues.queue_url(lane), MaxNumberOfMessages=10)["Messages"]]
-    assert sorted(json.loads(m["Body"])["job_id"] for m in messages) == [
-        f"stripe#{event_id}:send-welcome-email", f"stripe#{event_id}:update-crm"]
-
-
-def test_a_worker_dying_between_a_job_and_its_event_update_is_repaired_by_the_redelivery(
-        client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    import time
-
-    from chalicelib.dispatch import take_event
-    from chalicelib.jobs import HANDLERS, Options, Spec
-    from chalicelib.store import events
-
-    headers, body = stripe_delivery(stripe_event("customer.updated"))
-    event_id = json.loads(client.http.post("/webhooks/stripe", headers=headers, body=body).body)["event_id"]
-    take_event({"source": "stripe", "event_id": event_id})
-    monkeypatch.setitem(HANDLERS, "update-crm", Spec("update-crm", lambda job: {"ok": True}, None, Options()))
-    real_outcome = events.job_outcome
-
-    def dies(*args: Any, **kwargs: Any) -> None:
-        raise ConnectionError("the worker died after the job's settle")
-
-    monkeypatch.setattr(events, "job_outcome", dies)
-    delivery = Delivery("rh", {"kind": "job", "job_id": f"stripe#{event_id}:update-crm"}, "default", time.time())
-    with pytest.raises(ConnectionError):
-        run(delivery, 1_000)
-    assert call(client, "GET", f"/admin/api/events/stripe/{event_id}")[1]["status"] == "processing"
-    monkeypatch.setattr(events, "job_outcome", real_outcome)
-    assert run(delivery, 1_000) is True and run(delivery, 1_000) is True  # redelivered, twice
-    event = call(client, "GET", f"/admin/api/events/stripe/{event_id}")[1]
-    assert event["status"] == "completed" and [j["status"] for j in event["jobs"]] == ["completed"]

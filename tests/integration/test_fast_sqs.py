@@ -20,6 +20,7 @@ from fila.local.emulator import free_port, wait_listening
 from tests.helpers import stop
 
 Scenario = Callable[[Any], Any]
+pytestmark = pytest.mark.xdist_group("stock-moto")  # one moto server of its own for the module
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib.credentials import LOCAL_DEFAULTS
+from fila.local.defaults import SECRETS as LOCAL_DEFAULTS
 from tests.integration.conftest import Emulated
 from tests.signing import (
     github_delivery,
@@ -51,7 +51,11 @@ def test_a_signed_delivery_is_stored_then_queued_once(client: Client, emulated: 
         return
     assert item["status"]["S"] == "received"
     (message,) = emulated.messages(lane)
-    assert json.loads(message["Body"]) == {"kind": "event", "source": source, "event_id": ack["event_id"]}
+    sent = json.loads(message["Body"])  # what dispatch needs travels with it: no read of the event
+    assert {k: sent[k] for k in ("kind", "source", "event_id")} == {"kind": "event", "source": source,
+                                                                   "event_id": ack["event_id"]}
+    assert sent["type"] == item["type"]["S"] and set(sent["facts"]) == {"email", "name", "amount", "currency",
+                                                                         "reference"}
     assert emulated.depth() == 1
 
 
@@ -72,8 +76,8 @@ def test_a_payload_over_the_item_limit_goes_to_s3_and_reads_back(client: Client,
     assert status == 200
     (item,) = emulated.events()
     assert "body" not in item and item["body_ref"]["S"].startswith(f"payloads/stripe/{ack['event_id']}/")
-    from chalicelib.store import events
-    stored = events.get("stripe", ack["event_id"])
+    from chalicelib import runtime
+    stored = runtime.system().events.get("stripe", ack["event_id"])
     assert stored is not None and stored.body == body
 
 

@@ -14,9 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import app as fila
-from chalicelib import aws, queues
+from chalicelib import aws, queues, runtime
 from chalicelib.ingest import accept
-from chalicelib.store import events
 from chalicelib.sweep import sweep
 from fila.local.event_sources import lambda_record
 from tests.integration.conftest import Emulated
@@ -32,11 +31,13 @@ def outage(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service_env}", DEAD)
         aws.reset()
         queues.forget()
+        runtime.forget()
 
     yield down
     monkeypatch.undo()
     aws.reset()
     queues.forget()
+    runtime.forget()
 
 
 def post(client: Client, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
@@ -93,7 +94,7 @@ def test_sweep_racing_a_slow_enqueue_dispatches_the_event_once(client: Client, e
     assert len(messages) == 2
     records = {"Records": [lambda_record(m, "arn:aws:sqs:us-east-1:000000000000:high", "us-east-1") for m in messages]}
     assert fila.app.handler_map["consume_high"](records, None) == {"batchItemFailures": []}
-    stored = events.get("stripe", ack["event_id"])
+    stored = runtime.system().events.get("stripe", ack["event_id"])
     assert stored is not None and stored.status == "queued"
     job_messages = [json.loads(m["Body"]) for m in emulated.messages("high")]
     assert sorted(m["job_id"] for m in job_messages) == sorted(
@@ -106,7 +107,8 @@ def test_eight_concurrent_deliveries_of_one_event_store_and_queue_it_once(emulat
 
     def deliver() -> None:
         barrier.wait()
-        acks.append(accept("stripe", headers, body, store=events))
+        system = runtime.system()
+        acks.append(accept("stripe", headers, body, events=system.events, queues=system.queues))
 
     threads = [threading.Thread(target=deliver) for _ in range(8)]
     for t in threads:

@@ -7,29 +7,28 @@ import time
 
 import boto3
 
+from chalicelib import resources
 from chalicelib.settings import resource_name
 from fila.local.provision import provision
 from fila.local.ttl import reap
-from fila.resources import resources
 
 
 def test_provisioning_creates_everything_in_infra_and_is_idempotent(stage: str) -> None:
     provision()  # the fixture provisioned once already: a second start must not fail
     sqs, ddb, s3 = boto3.client("sqs"), boto3.client("dynamodb"), boto3.client("s3")
-    spec = resources()
-    for key, cfg in spec["queues"].items():
-        url = sqs.get_queue_url(QueueName=resource_name(key))["QueueUrl"]
+    for lane in resources.lanes().values():
+        url = sqs.get_queue_url(QueueName=resource_name(lane.name))["QueueUrl"]
         attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-        assert int(attrs["VisibilityTimeout"]) == cfg["visibility_timeout"]
+        assert int(attrs["VisibilityTimeout"]) == lane.visibility_timeout
         redrive = json.loads(attrs["RedrivePolicy"])
-        assert redrive["deadLetterTargetArn"].endswith(resource_name(f"{key}-dlq"))
-        assert int(redrive["maxReceiveCount"]) == cfg["max_receive_count"]
-    for key, cfg in spec["tables"].items():
-        table = ddb.describe_table(TableName=resource_name(key))["Table"]
-        assert {i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])} == set(cfg["indexes"])
-        ttl = ddb.describe_time_to_live(TableName=resource_name(key))["TimeToLiveDescription"]
-        assert ttl["AttributeName"] == cfg["ttl"] and ttl["TimeToLiveStatus"] == "ENABLED"
-    for key in spec["buckets"]:
+        assert redrive["deadLetterTargetArn"].endswith(resource_name(f"{lane.name}-dlq"))
+        assert int(redrive["maxReceiveCount"]) == lane.max_receive_count
+    for table in resources.tables().values():
+        found = ddb.describe_table(TableName=resource_name(table.name))["Table"]
+        assert {i["IndexName"] for i in found.get("GlobalSecondaryIndexes", [])} == set(table.indexes)
+        ttl = ddb.describe_time_to_live(TableName=resource_name(table.name))["TimeToLiveDescription"]
+        assert ttl["AttributeName"] == table.ttl and ttl["TimeToLiveStatus"] == "ENABLED"
+    for key in resources.declaration()["buckets"]:
         s3.head_bucket(Bucket=resource_name(key))
 
 

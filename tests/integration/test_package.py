@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from chalice.app import EventSourceHandler
 
-from fila.resources import resources
+from chalicelib.resources import declaration, lanes, tables
 
 BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.xdist_group("package")  # one `chalice package` for the module
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def _sqs_events(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 def test_every_sqs_event_source_reports_batch_item_failures(template: dict[str, Any]) -> None:
     events = _sqs_events(template)
-    assert len(events) == len(resources()["queues"])
+    assert len(events) == len(lanes())
     for name, event in events:
         assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"], name
 
@@ -62,10 +63,9 @@ def test_every_infra_resource_is_in_the_template_with_its_stage_name(template: d
         name = props.get("QueueName") or props.get("TableName") or props.get("BucketName")
         if name:
             by_type.setdefault(resource["Type"], set()).add(name)
-    spec = resources()
-    assert by_type["AWS::SQS::Queue"] == {f"fila-dev-{q}{s}" for q in spec["queues"] for s in ("", "-dlq")}
-    assert by_type["AWS::DynamoDB::Table"] == {f"fila-dev-{t}" for t in spec["tables"]}
-    assert by_type["AWS::S3::Bucket"] == {f"fila-dev-{b}" for b in spec["buckets"]}
+    assert by_type["AWS::SQS::Queue"] == {f"fila-dev-{q}{s}" for q in lanes() for s in ("", "-dlq")}
+    assert by_type["AWS::DynamoDB::Table"] == {f"fila-dev-{t}" for t in tables()}
+    assert by_type["AWS::S3::Bucket"] == {f"fila-dev-{b}" for b in declaration()["buckets"]}
 
 
 def test_every_handler_string_names_a_lambda_entry_point(template: dict[str, Any]) -> None:
@@ -93,7 +93,7 @@ def test_every_function_has_its_own_least_privilege_role(template: dict[str, Any
 def test_alarms_for_dlq_depth_and_oldest_message_age_on_every_queue(template: dict[str, Any]) -> None:
     alarms = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
     by_queue = {(a["Dimensions"][0]["Value"], a["MetricName"]): a for a in alarms}
-    for queue in resources()["queues"]:
+    for queue in lanes():
         depth = by_queue[(f"fila-dev-{queue}-dlq", "ApproximateNumberOfMessagesVisible")]
         assert depth["Threshold"] == 0 and depth["ComparisonOperator"] == "GreaterThanThreshold"
         age = by_queue[(f"fila-dev-{queue}", "ApproximateAgeOfOldestMessage")]

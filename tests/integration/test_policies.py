@@ -21,11 +21,11 @@ from chalice.test import Client
 
 import app as fila
 from chalicelib import aws, queues
+from chalicelib.resources import lanes
 from fila.deploy import POLICIES
 from fila.local.event_sources import failed_ids, lambda_record
 from fila.local.fakes import Fakes
 from fila.local.scheduler import scheduled_event
-from fila.resources import resources
 from tests.signing import stripe_delivery, stripe_event
 
 BATCH_ACTIONS = {"DeleteMessageBatch": "DeleteMessage", "SendMessageBatch": "SendMessage",
@@ -38,10 +38,13 @@ class Recorder:
         self.function = "none"
         self.calls: dict[str, set[str]] = defaultdict(set)
         for service in SERVICES:
-            aws.client(service).meta.events.register("before-call", self._record)
+            aws.client(service).meta.events.register("provide-client-params", self._record)
 
-    def _record(self, model: Any, **_: Any) -> None:
+    def _record(self, model: Any, params: Any = None, **_: Any) -> None:
         service = model.service_model.service_name
+        if model.name == "TransactWriteItems":  # IAM authorises each item's own action
+            self.calls[self.function] |= {f"dynamodb:{kind}Item" for item in params["TransactItems"] for kind in item}
+            return
         self.calls[self.function].add(f"{service}:{BATCH_ACTIONS.get(model.name, model.name)}")
 
     def as_function(self, name: str) -> Recorder:
@@ -76,7 +79,7 @@ def drain(recorder: Recorder, timeout: float = 20) -> None:
     sqs, deadline = boto3.client("sqs"), time.monotonic() + timeout
     while time.monotonic() < deadline:
         busy = False
-        for lane in resources()["queues"]:
+        for lane in lanes():
             url = queues.queue_url(lane)
             attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
             busy |= int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"]) > 0
@@ -96,7 +99,7 @@ def drain(recorder: Recorder, timeout: float = 20) -> None:
             return
         time.sleep(0.3)
     left = {lane: sqs.get_queue_attributes(QueueUrl=queues.queue_url(lane), AttributeNames=["All"])["Attributes"]
-            for lane in resources()["queues"]}
+            for lane in lanes()}
     raise AssertionError(f"the lanes did not drain: {left}")
 
 

@@ -1,12 +1,22 @@
-"""The routing table and what the handlers are told about an event."""
+"""The routing table, what each provider's payload tells the handlers, dispatch, replay, event status
+and the recovery sweep, on the in-memory store."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 
 from chalicelib import routing
-from chalicelib.dispatch import facts
+from chalicelib.clock import iso
+from chalicelib.dispatch import event_message, replay, take_event
+from chalicelib.events import Event, EventStatus, status_of
+from chalicelib.jobs import JobStatus
 from chalicelib.routing import Route, route_for
+from chalicelib.schemes import schemes
+from chalicelib.sweep import sweep
+from chalicelib.system import Handler, JobSystem, handler
+from tests.unit.conftest import queues_of, run_job
 
 
 @pytest.mark.parametrize(("event_type", "jobs", "lane"), [
@@ -31,23 +41,113 @@ def test_wildcards_match_and_the_first_row_wins(monkeypatch: pytest.MonkeyPatch)
     assert route_for("invoice.paid") is not None and route_for("invoice.paid").lane == "high"  # type: ignore[union-attr]
 
 
-def test_facts_from_a_stripe_payment_intent() -> None:
+def test_facts_from_a_stripe_payment_intent_and_invoice() -> None:
+    stripe = schemes()["stripe"]
     payload = {"data": {"object": {"amount": 4200, "currency": "eur", "receipt_email": "ada@example.com",
                                    "metadata": {"customer_name": "Ada Lovelace"}, "id": "pi_1"}}}
-    assert facts(payload) == {"email": "ada@example.com", "name": "Ada Lovelace", "amount": 4200,
-                              "currency": "EUR", "reference": "pi_1"}
-
-
-def test_facts_from_a_stripe_invoice_and_a_standard_webhook() -> None:
+    assert stripe.facts(payload) == {"email": "ada@example.com", "name": "Ada Lovelace", "amount": 4200,
+                                     "currency": "EUR", "reference": "pi_1"}
     invoice = {"data": {"object": {"amount_paid": 990, "currency": "usd", "customer_email": "g@example.com",
                                    "customer_name": "Grace", "number": "INV-7"}}}
-    assert facts(invoice)["amount"] == 990 and facts(invoice)["reference"] == "INV-7"
+    assert stripe.facts(invoice)["amount"] == 990 and stripe.facts(invoice)["reference"] == "INV-7"
+
+
+def test_facts_from_a_standard_webhook_and_a_shopify_order() -> None:
     standard = {"type": "payment.success", "data": {"email": "k@example.com", "name": "K", "amount": 5, "currency": "gbp"}}
-    assert facts(standard) == {"email": "k@example.com", "name": "K", "amount": 5, "currency": "GBP", "reference": None}
+    assert schemes()["standard"].facts(standard) == {"email": "k@example.com", "name": "K", "amount": 5,
+                                                     "currency": "GBP", "reference": None}
+    order = {"id": 820982911946154508, "name": "#1001", "email": "ada@example.com", "total_price": "42.50",
+             "currency": "EUR", "customer": {"first_name": "Ada", "last_name": "Lovelace"}}
+    assert schemes()["shopify"].facts(order) == {"email": "ada@example.com", "name": "Ada Lovelace", "amount": 4250,
+                                                 "currency": "EUR", "reference": "#1001"}
 
 
 def test_facts_never_fail_on_odd_shapes() -> None:
-    odd: list[dict[str, object]] = [{}, {"data": []}, {"data": {"object": "x"}},
-                                    {"data": {"amount": "12", "customer": "cus_1"}}]
+    odd: list[dict[str, object]] = [{}, {"data": []}, {"data": {"object": "x"}}, {"total_price": "n/a"},
+                                    {"data": {"amount": "12", "customer": "cus_1"}}, {"data": {"amount": True}}]
     for payload in odd:
-        assert facts(payload)["email"] == "" and facts(payload)["amount"] is None
+        for scheme in schemes().values():
+            found = scheme.facts(payload)
+            assert found["email"] == "" and found["amount"] is None
+
+
+def stored(system: JobSystem, event_type: str = "payment_intent.succeeded", event_id: str = "evt_d",
+           received_at: str = "2026-11-30T10:00:00.000Z") -> Event:
+    route = route_for(event_type)
+    event = Event("stripe", event_id, event_type, received_at, b"{}",
+                  lane=route.lane if route else None, facts={"email": "a@example.com", "name": "A"})
+    assert system.events.add(event)
+    return event
+
+
+def test_dispatch_creates_the_jobs_once_and_wakes_them_in_one_batch_per_lane(system: JobSystem) -> None:
+    event = stored(system)
+    take_event(system, event_message(event))
+    names = [j.name for j in system.jobs.of_event(event.key)]
+    assert sorted(names) == ["generate-invoice-pdf", "notify-slack", "update-crm"]
+    assert system.events.get("stripe", "evt_d").status == EventStatus.QUEUED  # type: ignore[union-attr]
+    assert len(queues_of(system).sent) == 3 and {s.lane for s in queues_of(system).sent} == {"high"}
+    take_event(system, event_message(event))  # the sweep's copy: nothing more
+    assert len(system.jobs.of_event(event.key)) == 3 and len(queues_of(system).sent) == 3
+
+
+def test_a_redelivered_event_message_wakes_the_jobs_its_first_try_could_not(system: JobSystem) -> None:
+    event = stored(system)
+    queues_of(system).fail_sends = 1
+    with pytest.raises(ConnectionError):
+        take_event(system, event_message(event))
+    assert len(system.jobs.of_event(event.key)) == 3 and queues_of(system).sent == []
+    take_event(system, event_message(event), redelivered=True)
+    assert len(queues_of(system).sent) == 3
+
+
+def test_an_event_whose_type_lost_its_route_is_ignored(system: JobSystem) -> None:
+    event = stored(system, "issues.opened", "evt_i")
+    take_event(system, event_message(event))
+    assert system.events.get("stripe", "evt_i").status == EventStatus.IGNORED  # type: ignore[union-attr]
+
+
+def test_an_old_event_message_without_facts_reads_the_event(system: JobSystem) -> None:
+    event = stored(system, "customer.updated", "evt_o")
+    take_event(system, {"kind": "event", "source": "stripe", "event_id": "evt_o"})
+    assert [j.data["email"] for j in system.jobs.of_event(event.key)] == ["a@example.com"]
+
+
+def test_the_event_status_follows_its_jobs(system: JobSystem) -> None:
+    event = stored(system, "customer.created", "evt_s")
+    take_event(system, event_message(event))
+    jobs = system.jobs.of_event(event.key)
+    assert status_of(EventStatus.QUEUED, jobs) == EventStatus.QUEUED
+    assert status_of(EventStatus.RECEIVED, jobs) == EventStatus.RECEIVED
+    system.handlers.update({name: _ok(name) for name in ("update-crm", "send-welcome-email")})
+    run_job(system, jobs[0].job_id)
+    assert status_of(EventStatus.QUEUED, system.jobs.of_event(event.key)) == EventStatus.PROCESSING
+    run_job(system, jobs[1].job_id)
+    assert status_of(EventStatus.QUEUED, system.jobs.of_event(event.key)) == EventStatus.COMPLETED
+    failed = system.jobs.of_event(event.key)
+    failed[0].status = JobStatus.FAILED
+    assert status_of(EventStatus.QUEUED, failed) == EventStatus.FAILED
+
+
+def _ok(name: str) -> Handler:
+    return handler(name)(lambda job: "ok")
+
+
+def test_replay_dispatches_a_stored_event_again_as_new_jobs(system: JobSystem) -> None:
+    event = stored(system, "customer.created", "evt_r")
+    take_event(system, event_message(event))
+    again = replay(system, "stripe", "evt_r")
+    assert [j.job_id for j in again] == [f"stripe#evt_r:replay-1:{n}" for n in ("update-crm", "send-welcome-email")]
+    assert len(system.jobs.of_event(event.key)) == 4 and replay(system, "stripe", "evt_r")[0].job_id.count("replay-2")
+
+
+def test_the_sweep_enqueues_each_stale_received_event_once(system: JobSystem) -> None:
+    now = time.time()
+    event = stored(system, "customer.updated", "evt_w", received_at=iso(now))
+    assert sweep(system, now=now) == 0  # not stale yet: a slow send may still land
+    queues_of(system).fail_sends = 1
+    with pytest.raises(ConnectionError):
+        sweep(system, now=now + 120)
+    assert sweep(system, now=now + 120) == 1 and sweep(system, now=now + 180) == 0
+    (message,) = queues_of(system).bodies("default")
+    assert message == event_message(event) | {"facts": event.facts}

@@ -8,9 +8,12 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib.jobs import Job, Permanent, enqueue, handler
-from chalicelib.worker import Delivery, run
+from chalicelib.jobs import Job, Permanent
+from chalicelib.metrics import JobMetrics
+from chalicelib.system import JobSystem, handler
+from fila.memory import MemoryQueues, MemoryStore
 from tests.signing import stripe_delivery, stripe_event
+from tests.unit.conftest import run_job
 
 
 @handler("metrics-test")
@@ -25,7 +28,8 @@ def emf(out: str) -> list[dict[str, Any]]:
              "namespace": line["_aws"]["CloudWatchMetrics"][0]["Namespace"]} for line in lines]
 
 
-def test_acks_duplicates_and_rejects_by_code(client: Client, capsys: pytest.CaptureFixture[str]) -> None:
+def test_acks_duplicates_and_rejects_by_code(app_client: Client, capsys: pytest.CaptureFixture[str]) -> None:
+    client = app_client
     headers, body = stripe_delivery(stripe_event())
     client.http.post("/webhooks/stripe", headers=headers, body=body)
     client.http.post("/webhooks/stripe", headers=headers, body=body)
@@ -38,10 +42,10 @@ def test_acks_duplicates_and_rejects_by_code(client: Client, capsys: pytest.Capt
     assert lines[2]["metrics"] == ["Webhooks"]
 
 
-def test_job_successes_retries_and_failures(stage: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_job_successes_retries_and_failures(capsys: pytest.CaptureFixture[str]) -> None:
+    system = JobSystem([metrics_test], store=MemoryStore(), queues=MemoryQueues(), hooks=[JobMetrics()])
     for data in ({}, {"fail": True}):
-        job = enqueue("metrics-test", data)
-        run(Delivery("rh", {"kind": "job", "job_id": job.job_id}, job.queue, 0), 1_000)
+        run_job(system, system.enqueue("metrics-test", data).job_id)
     lines = emf(capsys.readouterr().out)
     assert [(m["job"], m["outcome"], m["Jobs"]) for m in lines] == [
         ("metrics-test", "completed", [1.0]), ("metrics-test", "failed", [1.0])]

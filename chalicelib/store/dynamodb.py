@@ -1,0 +1,293 @@
+"""The store on DynamoDB: one item codec (boto3's TypeSerializer), one place that turns expectations
+into condition expressions, and the write-sharded indexes of resources.json.
+
+A group of writes is one TransactWriteItems (a single write, one plain call: half the write units).
+A query of a sharded index asks each shard and merges them by sort key; its cursor remembers where
+each shard stands, so pages stay in order across shards.
+"""
+
+from __future__ import annotations
+
+import base64
+import heapq
+import json
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from chalicelib import aws, resources
+from chalicelib.settings import resource_name
+from chalicelib.store import Change, ConditionFailed, Expect, Query, Record, Write, record_key
+
+_serializer, _deserializer = TypeSerializer(), TypeDeserializer()
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, str):
+        return str(value)  # a StrEnum's value
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_to_dynamo(v) for v in value]
+    raise TypeError(f"cannot store a {type(value).__name__}")
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    return value
+
+
+def encode(record: Record) -> dict[str, Any]:
+    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in record.items() if v is not None}
+
+
+def decode(item: dict[str, Any]) -> Record:
+    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+class _Expression:
+    """Placeholders for the names and values of one request."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
+
+    def name(self, attribute: str) -> str:
+        placeholder = f"#n{len(self.names)}"
+        self.names[placeholder] = attribute
+        return placeholder
+
+    def value(self, value: Any) -> str:
+        placeholder = f":v{len(self.values)}"
+        self.values[placeholder] = _serializer.serialize(_to_dynamo(value))
+        return placeholder
+
+    def condition(self, expect: Expect, key: str) -> str:
+        parts = []
+        if expect.exists is not None:
+            function = "attribute_exists" if expect.exists else "attribute_not_exists"
+            parts.append(f"{function}({self.name(key)})")
+        parts += [f"{self.name(a)} = {self.value(v)}" for a, v in expect.equal.items()]
+        parts += [f"{self.name(a)} IN ({', '.join(self.value(v) for v in vs)})"
+                  for a, vs in expect.one_of.items()]
+        parts += [f"{self.name(a)} < {self.value(v)}" for a, v in expect.below.items()]
+        parts += [f"{self.name(a)} > {self.value(v)}" for a, v in expect.above.items()]
+        parts += [f"attribute_not_exists({self.name(a)})" for a in expect.missing]
+        if expect.any_of:
+            parts.append("(" + " OR ".join(f"({self.condition(e, key)})" for e in expect.any_of) + ")")
+        return " AND ".join(parts)
+
+    def update(self, change: Change) -> str:
+        sets = [f"{self.name(a)} = {self.value(v)}" for a, v in change.put.items() if v is not None]
+        sets += [f"{(n := self.name(a))} = if_not_exists({n}, {self.value(0)}) + {self.value(v)}"
+                 for a, v in change.add.items()]
+        sets += [f"{(n := self.name(a))} = list_append(if_not_exists({n}, {self.value([])}), "
+                 f"{self.value(list(v))})" for a, v in change.append.items()]
+        removes = [self.name(a) for a in (*change.remove, *(a for a, v in change.put.items() if v is None))]
+        return " ".join(part for part in (("SET " + ", ".join(sets)) if sets else "",
+                                          ("REMOVE " + ", ".join(removes)) if removes else "") if part)
+
+    def request(self) -> dict[str, Any]:
+        return {**({"ExpressionAttributeNames": self.names} if self.names else {}),
+                **({"ExpressionAttributeValues": self.values} if self.values else {})}
+
+
+def _is(err: ClientError, code: str) -> bool:
+    return bool(err.response.get("Error", {}).get("Code") == code)
+
+
+class DynamoStore:
+    """fila's tables on DynamoDB, named for the current stage."""
+
+    def _table(self, table: str) -> resources.Table:
+        return resources.tables()[table]
+
+    def _key_text(self, table: str, key: Record) -> str:
+        return "|".join(str(key[name]) for name, _ in self._table(table).key)
+
+    def _derived(self, table: str, key: Record, values: Record) -> Record:
+        """The sharded index attributes an item's ``values`` imply (a constant one, from its key alone, is
+        set by every write: an update may be what creates the item)."""
+        out = {}
+        for index in self._table(table).indexes.values():
+            if index.of is not None and values.get(index.of) is not None:
+                out[index.partition] = index.shard(str(values[index.of]), self._key_text(table, key))
+            elif index.constant is not None:
+                out[index.partition] = index.shard(index.constant, self._key_text(table, key))
+        return out
+
+    def get(self, table: str, key: Record) -> Record | None:
+        item = aws.client("dynamodb").get_item(TableName=resource_name(table), Key=encode(key),
+                                               ConsistentRead=True).get("Item")
+        return self._public(table, decode(item)) if item else None
+
+    def get_many(self, table: str, keys: Sequence[Record]) -> list[Record]:
+        found: list[Record] = []
+        unique = {json.dumps(k, sort_keys=True, default=str): k for k in keys}  # BatchGetItem refuses repeats
+        pending = [encode(k) for k in unique.values()]
+        while pending:
+            chunk, pending = pending[:100], pending[100:]
+            request: dict[str, Any] = {resource_name(table): {"Keys": chunk, "ConsistentRead": True}}
+            while request:
+                answer = aws.client("dynamodb").batch_get_item(RequestItems=request)
+                found += [self._public(table, decode(i))
+                          for i in answer.get("Responses", {}).get(resource_name(table), [])]
+                request = answer.get("UnprocessedKeys") or {}
+        return found
+
+    def _public(self, table: str, record: Record) -> Record:
+        """Without the sharded index attributes (the store's own business)."""
+        hidden = {i.partition for i in self._table(table).indexes.values() if i.derived}
+        return {k: v for k, v in record.items() if k not in hidden}
+
+    def update(self, table: str, key: Record, change: Change, expect: Expect | None = None) -> Record:
+        request = self._update_request(table, key, change, expect or Expect())
+        try:
+            item = aws.client("dynamodb").update_item(**request, ReturnValues="ALL_NEW")["Attributes"]
+        except ClientError as err:
+            if _is(err, "ConditionalCheckFailedException"):
+                raise ConditionFailed(f"{table} {self._key_text(table, key)}") from None
+            raise
+        return self._public(table, decode(item))
+
+    def _update_request(self, table: str, key: Record, change: Change, expect: Expect) -> dict[str, Any]:
+        derived = self._derived(table, key, {**change.put})
+        change = Change({**change.put, **derived}, change.add, change.append, change.remove)
+        expression = _Expression()
+        update = expression.update(change)
+        condition = expression.condition(expect, self._table(table).key[0][0])
+        return {"TableName": resource_name(table), "Key": encode(key), "UpdateExpression": update,
+                **({"ConditionExpression": condition} if condition else {}), **expression.request()}
+
+    def _put_request(self, write: Write) -> dict[str, Any]:
+        assert write.record is not None
+        record = {**write.record, **self._derived(write.table, write.key, write.record)}
+        expression = _Expression()
+        condition = expression.condition(write.expect, self._table(write.table).key[0][0])
+        return {"TableName": resource_name(write.table), "Item": encode(record),
+                **({"ConditionExpression": condition} if condition else {}), **expression.request()}
+
+    def write(self, writes: Sequence[Write]) -> None:
+        requests = [("Put", self._put_request(w)) if w.record is not None
+                    else ("Update", self._update_request(w.table, w.key, w.change or Change(), w.expect))
+                    for w in writes]
+        client = aws.client("dynamodb")
+        try:
+            if len(requests) == 1:
+                kind, request = requests[0]
+                (client.put_item if kind == "Put" else client.update_item)(**request)
+            elif requests:
+                client.transact_write_items(TransactItems=[{kind: request} for kind, request in requests])
+        except ClientError as err:
+            reasons = [r.get("Code") for r in err.response.get("CancellationReasons", [])]
+            if _is(err, "ConditionalCheckFailedException") or "ConditionalCheckFailed" in reasons:
+                failed = ", ".join(f"{w.table} {self._key_text(w.table, w.key)}" for w in writes)
+                raise ConditionFailed(failed) from None
+            raise
+
+    def query(self, query: Query, limit: int, cursor: str | None = None) -> tuple[list[Record], str | None]:
+        table = self._table(query.table)
+        index = table.indexes[query.index] if query.index else None
+        partitions = index.partitions(query.value) if index else [query.value]
+        state: dict[str, Any] = _decode_cursor(cursor) if cursor else dict.fromkeys(partitions)
+        sort = index.sort if index else table.key[1][0]
+        fetched = {p: list(self._fetch(query, index, p, state[p], limit))
+                   for p in partitions if state.get(p) != "done"}
+        merged = heapq.merge(*([(r[sort], p, n, r, more) for n, (r, more) in enumerate(rows)]
+                               for p, rows in fetched.items()), reverse=query.newest_first)
+        taken = [entry for _, entry in zip(range(limit), merged, strict=False)]
+        for p, rows in fetched.items():
+            mine = [(r, more) for _, q, _, r, more in taken if q == p]
+            if mine:
+                last, more = mine[-1]
+                finished = not more and len(mine) == len(rows)
+                state[p] = "done" if finished else self._resume_key(table, index, last)
+            elif not rows:
+                state[p] = "done"
+        records = [self._public(query.table, r) for _, _, _, r, _ in taken]
+        return records, None if all(v == "done" for v in state.values()) else _encode_cursor(state)
+
+    def _resume_key(self, table: resources.Table, index: resources.Index | None, record: Record) -> Record:
+        names = [n for n, _ in table.key] + ([n for n, _ in index.keys] if index else [])
+        return {n: record[n] for n in names}
+
+    def _fetch(self, query: Query, index: resources.Index | None, partition: str, start: Record | None,
+               limit: int) -> Iterator[tuple[Record, bool]]:
+        """Up to ``limit`` matching records of one partition after ``start``, each with whether more may
+        follow the last of them."""
+        expression = _Expression()
+        table = self._table(query.table)
+        keys = index.keys if index else table.key
+        condition = f"{expression.name(keys[0][0])} = {expression.value(partition)}" + \
+            self._sort_condition(query, expression, keys)
+        request: dict[str, Any] = {"TableName": resource_name(query.table), "Limit": limit,
+                                   "KeyConditionExpression": condition,
+                                   "ScanIndexForward": not query.newest_first}
+        if index:
+            request["IndexName"] = index.name
+        if query.where is not None and (where := expression.condition(query.where, table.key[0][0])):
+            request["FilterExpression"] = where
+        request.update(expression.request())
+        if start:
+            request["ExclusiveStartKey"] = encode(start)
+        found: list[Record] = []
+        while True:
+            answer = aws.client("dynamodb").query(**request)
+            found += [decode(i) for i in answer.get("Items", [])]
+            last = answer.get("LastEvaluatedKey")
+            if not last or len(found) >= limit:
+                break
+            request["ExclusiveStartKey"] = last
+        if query.after is not None and query.until is not None:  # BETWEEN took the lower bound in too
+            found = [r for r in found if r[keys[1][0]] > query.after]
+        found = found[:limit]
+        for n, record in enumerate(found):
+            yield record, n < len(found) - 1 or bool(last) or len(found) == limit
+
+
+    @staticmethod
+    def _sort_condition(query: Query, expression: _Expression, keys: tuple[tuple[str, str], ...]) -> str:
+        """DynamoDB takes one condition on the sort key: a window (after, until] is a BETWEEN whose lower
+        bound ``_fetch`` drops again."""
+        bounds = {name: getattr(query, name) for name in ("after", "until", "before", "prefix")
+                  if getattr(query, name) is not None}
+        if not bounds:
+            return ""
+        sort = expression.name(keys[1][0])
+        if bounds.keys() == {"after", "until"}:
+            return f" AND {sort} BETWEEN {expression.value(query.after)} AND {expression.value(query.until)}"
+        if len(bounds) > 1:
+            raise ValueError(f"one bound on the sort key, or after with until; not {sorted(bounds)}")
+        (name, value), = bounds.items()
+        if name == "prefix":
+            return f" AND begins_with({sort}, {expression.value(value)})"
+        return f" AND {sort} {dict(after='>', until='<=', before='<')[name]} {expression.value(value)}"
+
+
+def _encode_cursor(state: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        state = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError:
+        raise ValueError("not a cursor fila gave") from None
+    if not isinstance(state, dict):
+        raise ValueError("not a cursor fila gave")
+    return state
+
+
+__all__ = ["DynamoStore", "decode", "encode", "record_key"]

@@ -1,0 +1,91 @@
+"""A lane's consumer on the in-memory store: records at once, each with its own result, exact partial
+batch responses, and a correct answer when partial batch responses are off."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from chalicelib.consumer import RecordsLeft, handle_batch
+from chalicelib.jobs import Job, JobStatus
+from chalicelib.resources import lanes
+from chalicelib.system import JobSystem
+from tests.unit.conftest import BEHAVIOUR, EFFECTS, queues_of
+
+
+def record(body: Any, n: int, receive_count: int = 1) -> dict[str, Any]:
+    return {"messageId": f"m{n}", "receiptHandle": f"rh{n}", "body": body if isinstance(body, str) else json.dumps(body),
+            "attributes": {"ApproximateReceiveCount": str(receive_count), "SentTimestamp": str(int(time.time() * 1000))}}
+
+
+def job_records(system: JobSystem, count: int, name: str = "test-ok") -> list[dict[str, Any]]:
+    return [record({"kind": "job", "job_id": system.enqueue(name, {"i": i}).job_id}, i) for i in range(count)]
+
+
+def test_records_of_a_batch_run_at_once(system: JobSystem) -> None:
+    together = threading.Barrier(5, timeout=10)
+    BEHAVIOUR["test-slow"] = lambda job: together.wait()  # returns only once five are waiting at once
+    batch = job_records(system, 5, "test-slow")
+    assert handle_batch(system, lanes()["default"], batch) == {"batchItemFailures": []}
+    assert all(system.jobs.get(json.loads(r["body"])["job_id"]).status == JobStatus.COMPLETED  # type: ignore[union-attr]
+               for r in batch)
+
+
+def test_records_of_the_same_job_never_race(system: JobSystem) -> None:
+    inside, overlaps = threading.Lock(), []
+
+    def exclusive(job: Job) -> None:
+        if not inside.acquire(blocking=False):
+            overlaps.append(job.job_id)
+            return
+        time.sleep(0.05)
+        inside.release()
+
+    BEHAVIOUR["test-slow"] = exclusive
+    job = system.enqueue("test-slow", {})
+    duplicates = [record({"kind": "job", "job_id": job.job_id}, n) for n in range(3)]
+    handle_batch(system, lanes()["default"], duplicates)
+    assert overlaps == [] and EFFECTS[job.job_id] == 1
+
+
+def test_the_partial_batch_response_names_exactly_the_records_to_see_again(system: JobSystem) -> None:
+    BEHAVIOUR["test-flaky"] = lambda job: (_ for _ in ()).throw(ConnectionError("later"))
+    ok = job_records(system, 3)
+    flaky = [record({"kind": "job", "job_id": system.enqueue("test-flaky", {}).job_id}, 10 + n) for n in range(2)]
+    crashing = record({"kind": "job", "job_id": "x"}, 20)
+    system.handlers.pop("test-ok")
+    response = handle_batch(system, lanes()["default"], [*ok, *flaky, crashing])
+    assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == ["m10", "m11"]
+
+
+def test_without_partial_responses_finished_records_are_deleted_and_the_invocation_fails(
+        system: JobSystem, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FILA_BATCH_RESPONSE")
+    BEHAVIOUR["test-flaky"] = lambda job: (_ for _ in ()).throw(ConnectionError("later"))
+    ok = job_records(system, 2)
+    flaky = record({"kind": "job", "job_id": system.enqueue("test-flaky", {}).job_id}, 9)
+    with pytest.raises(RecordsLeft):
+        handle_batch(system, lanes()["default"], [*ok, flaky])
+    assert sorted(h for _, h in queues_of(system).deleted) == ["rh0", "rh1"]  # never the one to retry
+    assert handle_batch(system, lanes()["default"], job_records(system, 2)) == {"batchItemFailures": []}
+
+
+def test_a_message_that_is_not_fila_s_goes_to_the_dlq(system: JobSystem) -> None:
+    response = handle_batch(system, lanes()["default"], [record("{not json", 1), record({"kind": "other"}, 2)])
+    assert response == {"batchItemFailures": []}
+    assert [m.body["kind"] for m in queues_of(system).dead["default"]] == ["poison", "poison"]
+
+
+def test_an_event_message_is_dispatched(system: JobSystem) -> None:
+    from chalicelib.events import Event
+
+    event = Event("stripe", "evt_c", "customer.updated", "2026-11-30T10:00:00.000Z", b"{}", lane="default",
+                  facts={"email": "a@example.com", "name": "A", "amount": None, "currency": None, "reference": None})
+    system.events.add(event)
+    message = {"kind": "event", "source": "stripe", "event_id": "evt_c", "type": "customer.updated", "facts": event.facts}
+    assert handle_batch(system, lanes()["default"], [record(message, 1)]) == {"batchItemFailures": []}
+    assert [j.name for j in system.jobs.of_event("stripe#evt_c")] == ["update-crm"]
