@@ -1,6 +1,7 @@
 """AWS clients, created once per container and shared by every request and record.
 
-boto3 reads ``AWS_ENDPOINT_URL`` itself, so the same code talks to the emulator, LocalStack or AWS.
+boto3 reads ``AWS_ENDPOINT_URL`` (and ``AWS_ENDPOINT_URL_<SERVICE>``) itself, so the same code talks to
+AWS or to any endpoint that speaks its APIs.
 Clients (not resources) because clients are thread-safe.
 """
 

@@ -48,7 +48,7 @@ class Settings:
 
     @property
     def is_local(self) -> bool:
-        """``local`` and ``local-<name>`` (one per test, or per developer on a shared LocalStack)."""
+        """``local`` and ``local-<name>`` (one per test, or per developer on a shared endpoint)."""
         return is_local(self.stage)
 
 

@@ -110,6 +110,12 @@ class Fakes:
     def __init__(self) -> None:
         self.targets = {name: Fake(name) for name in TARGETS}
 
+    def received_everywhere(self, start_response: StartResponse) -> Iterable[bytes]:
+        """``GET /admin/local``: what the fake CRM and Slack, and SES on the emulator, received."""
+        with self.targets["crm"].lock, self.targets["slack"].lock:
+            seen = {name: list(fake.received) for name, fake in self.targets.items()}
+        return _reply(start_response, 200, {**seen, "email": outbox()})
+
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         parts = environ.get("PATH_INFO", "").split("/", 3)  # "", "_fakes", target, rest
         if parts[2:3] == ["ses"]:

@@ -59,14 +59,18 @@ def _reason(status: int) -> str:
 
 
 class WithFakes:
-    """``/_fakes/…`` to the local fake targets (never deployed), everything else to the app."""
+    """``/_fakes/…`` to the local fake targets and ``/admin/local`` (what they and SES received, for the
+    dashboard) to them too; everything else to the app. Neither is ever deployed."""
 
-    def __init__(self, app: ChaliceWSGI, fakes: Callable[..., Iterable[bytes]]) -> None:
+    def __init__(self, app: ChaliceWSGI, fakes: Any) -> None:
         self.app, self.fakes = app, fakes
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO", "").startswith("/_fakes/"):
-            return self.fakes(environ, start_response)
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_fakes/"):
+            return list(self.fakes(environ, start_response))
+        if path == "/admin/local":
+            return self.fakes.received_everywhere(start_response)
         return self.app(environ, start_response)
 
 
