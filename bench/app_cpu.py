@@ -34,7 +34,7 @@ def main(n: int = 5000) -> dict[str, Any]:
     from fila.samples import signed_sample
 
     system = JobSystem(HANDLERS, store=MemoryStore(), queues=MemoryQueues())
-    setattr(runtime, "system", lambda: system)  # noqa: B010
+    runtime.use(system)
     requests = []
     for i in range(n):
         _, headers, body = signed_sample("stripe", "payment_intent.succeeded", event_id=f"evt_cpu_{i}")

@@ -61,7 +61,7 @@ class Calls:
         return taken
 
 
-def run_scenario(name: str, jobs_n: int, calls: Calls, sleep_s: float = 0.0, fail_once: bool = False
+def run_scenario(name: str, jobs_n: int, calls: Any, sleep_s: float = 0.0, fail_once: bool = False
                  ) -> dict[str, Any]:
     import app as fila
     from chalicelib import queues, runtime
@@ -90,7 +90,7 @@ def run_scenario(name: str, jobs_n: int, calls: Calls, sleep_s: float = 0.0, fai
                 done.set()
 
     system = JobSystem([work], store=DynamoStore(), queues=SqsQueues())
-    setattr(runtime, "system", lambda: system)  # noqa: B010 - the app's consumers run this one
+    runtime.use(system)  # the app's consumers run this one
     calls.take()
     started = time.perf_counter()
     with ThreadPoolExecutor(8) as pool:

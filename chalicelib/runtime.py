@@ -9,15 +9,26 @@ from chalicelib.queues import SqsQueues
 from chalicelib.store.dynamodb import DynamoStore
 from chalicelib.system import JobSystem
 
+_chosen: list[JobSystem] = []  # one given with ``use`` (a bench's), in place of the default
+
+
+def system() -> JobSystem:
+    return _chosen[0] if _chosen else _default()
+
 
 @cache
-def system() -> JobSystem:
+def _default() -> JobSystem:
     from chalicelib.handlers import HANDLERS
     from chalicelib.metrics import JobMetrics
 
     return JobSystem(HANDLERS, store=DynamoStore(), queues=SqsQueues(), hooks=[JobMetrics()])
 
 
+def use(chosen: JobSystem | None) -> None:
+    """Run ``chosen`` in place of the default (None: the default again)."""
+    _chosen[:] = [chosen] if chosen is not None else []
+
+
 def forget() -> None:
-    """Build it again at the next call (tests that move to another stage)."""
-    system.cache_clear()
+    """Build the default again at the next call (tests that move to another stage)."""
+    _default.cache_clear()

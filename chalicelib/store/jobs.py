@@ -74,10 +74,9 @@ class JobRecords:
     def claim(self, job_id: str, lock_until: float, now: float) -> Job | None:
         """This worker's attempt, or None if the job is not runnable now (finished, not yet due, or held
         by a worker whose lock has not lapsed)."""
-        runnable = Expect(exists=True, any_of=(
+        runnable = Expect(any_of=(  # (a status is only equal to something if the record exists)
             Expect(equal={"status": JobStatus.WAITING}),
             Expect(equal={"status": JobStatus.DELAYED}, below={"due_at": now + 1}),
-            Expect(equal={"status": JobStatus.DELAYED}, missing=("due_at",)),
             Expect(equal={"status": JobStatus.ACTIVE}, below={"lock_until": now})))
         try:
             record = self.store.update(TABLE, {"job_id": job_id}, Change(

@@ -1,0 +1,192 @@
+"""Jobs per second and AWS calls per job: fila, the Powertools peer and the exactly-once floor on the
+same emulator, next to the seed system, in one run.
+
+    .venv/bin/python -m bench.throughput [--jobs 2000] [--no-baseline]
+
+Each scenario starts from an empty stage on one fresh emulator and drains a backlog of N jobs with the
+default lane's settings (batches of 10, 4 at once) through the local event source mapping:
+- fila: its real consumer, a no-op handler, then a 20 ms one (I/O: a batch's records run at once);
+- peer: bench/peers/powertools_app.py (BatchProcessor + idempotent_function on DynamoDB), same work;
+- floor: the least exactly-once processing can do: one receive per 10 messages, two conditional
+  UpdateItems per job (claim, complete), one batch delete; nothing else.
+Prints JSON; results also go to bench/results/throughput-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from bench.calls import Calls
+from bench.jobs import bull_jobs, run_scenario
+from fila import ROOT
+
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+BATCH, CONCURRENCY = 10, 4
+
+
+def _use(stage: str) -> None:
+    from chalicelib import aws, queues, runtime
+    from chalicelib.settings import settings
+    from fila.local.provision import provision
+
+    os.environ["FILA_STAGE"] = stage
+    settings.cache_clear()
+    queues.forget()
+    runtime.forget()
+    aws.reset()
+    provision()
+
+
+def _drain(name: str, handler: Any, url: str, n: int, finished: threading.Event, calls: Calls) -> dict[str, Any]:
+    from fila.local.event_sources import SqsEventSource
+
+    source = SqsEventSource(name, handler, url, batch_size=BATCH, batching_window=0, concurrency=CONCURRENCY,
+                            wait_seconds=1)
+    calls.watch(source.sqs)
+    started = time.perf_counter()
+    source.start()
+    assert finished.wait(900), f"{name} did not finish"
+    seconds = time.perf_counter() - started
+    source.stop()
+    time.sleep(1)
+    counts, _ = calls.take()
+    return {"jobs": n, "drain_s": round(seconds, 2), "jobs_per_s": round(n / seconds, 1),
+            "calls_per_job": {k: round(v / n, 3) for k, v in sorted(counts.items())}}
+
+
+def peer(n: int, work_seconds: float, calls: Calls) -> dict[str, Any]:
+    import boto3
+
+    from chalicelib.settings import resource_name
+
+    table, queue = resource_name("peer-idempotency"), resource_name("peer-jobs")
+    ddb, sqs = boto3.client("dynamodb"), boto3.client("sqs")
+    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+    url = sqs.create_queue(QueueName=queue, Attributes={"VisibilityTimeout": "180"})["QueueUrl"]
+    os.environ.update(PEER_TABLE=table, PEER_QUEUE=queue, PEER_WORK_SECONDS=str(work_seconds))
+    import importlib
+
+    import bench.peers.powertools_app as peer_app
+
+    peer_app = importlib.reload(peer_app)  # its table, queue and work from the environment above
+    calls.watch(peer_app.persistence.client)
+    for start in range(0, n, BATCH):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": json.dumps({"job_id": f"p{i}"})}
+                                                      for i in range(start, min(n, start + BATCH))])
+    calls.take()
+    finished = threading.Event()
+
+    def watch() -> None:
+        while len(set(peer_app.done)) < n:
+            time.sleep(0.05)
+        finished.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    result = _drain("peer", peer_app.app.handler_map["consume"], url, n, finished, calls)
+    result["ran_twice"] = n - len(set(peer_app.done)) + len(peer_app.done) - n
+    return result
+
+
+def floor(n: int, calls: Calls) -> dict[str, Any]:
+    """Claim and complete with one conditional UpdateItem each, the mapping's batch receive and delete."""
+    import boto3
+
+    from chalicelib.settings import resource_name
+
+    table, queue = resource_name("floor-jobs"), resource_name("floor-queue")
+    ddb, sqs = boto3.client("dynamodb"), boto3.client("sqs")
+    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+    url = sqs.create_queue(QueueName=queue, Attributes={"VisibilityTimeout": "180"})["QueueUrl"]
+    for start in range(0, n, BATCH):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"f{i}"}
+                                                      for i in range(start, min(n, start + BATCH))])
+    writer = boto3.client("dynamodb")
+    calls.watch(writer)
+    calls.take()
+    done: Counter[str] = Counter()
+    finished = threading.Event()
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        for record in event["Records"]:
+            key = {"id": {"S": record["body"]}}
+            writer.update_item(TableName=table, Key=key, UpdateExpression="SET s = :a",
+                               ConditionExpression="attribute_not_exists(s)", ExpressionAttributeValues={":a": {"S": "a"}})
+            writer.update_item(TableName=table, Key=key, UpdateExpression="SET s = :c",
+                               ConditionExpression="s = :a", ExpressionAttributeValues={":a": {"S": "a"}, ":c": {"S": "c"}})
+            done[record["body"]] += 1
+        if len(done) >= n:
+            finished.set()
+        return {"batchItemFailures": []}
+
+    return _drain("floor", handler, url, n, finished, calls)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--no-baseline", action="store_true")
+    args = parser.parse_args()
+    from fila.local.defaults import stage_env
+    from fila.local.emulator import aws_env, free_port, start_moto
+
+    started = datetime.now(UTC)
+    result: dict[str, Any] = {"started": started.isoformat(timespec="seconds"), "jobs": args.jobs,
+                              "consumer": {"batch_size": BATCH, "concurrency": CONCURRENCY}}
+    if not args.no_baseline:
+        print("seed (Bull + Redis): noop and 20 ms scenarios…", flush=True)
+        result["bull"] = bull_jobs(args.jobs)
+    url = f"http://127.0.0.1:{free_port()}"
+    moto = start_moto(url)
+    os.environ.update({**aws_env(url), "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "FILA_STAGE": "local-throughput"})
+    os.environ.update(stage_env())
+    calls = Calls()
+    try:
+        for name, run in (("floor", lambda: floor(args.jobs, calls)),
+                          ("fila no-op", lambda: run_scenario("noop", args.jobs, _Calls(calls))),
+                          ("peer no-op", lambda: peer(args.jobs, 0.0, calls)),
+                          ("fila 20 ms", lambda: run_scenario("io20", args.jobs, _Calls(calls), sleep_s=0.02)),
+                          ("peer 20 ms", lambda: peer(args.jobs, 0.02, calls))):
+            _use(f"local-{name.replace(' ', '').replace('-', '')}{int(time.time())}")
+            print(f"{name}: starting from an empty stage (depth 0)…", flush=True)
+            result[name] = run()
+            print(f"{name}: {result[name]['jobs_per_s']} jobs/s", flush=True)
+    finally:
+        if moto is not None:
+            moto.terminate()
+    result["fila/floor (no-op)"] = round(result["fila no-op"]["jobs_per_s"] / result["floor"]["jobs_per_s"], 2)
+    result["fila/peer (no-op)"] = round(result["fila no-op"]["jobs_per_s"] / result["peer no-op"]["jobs_per_s"], 2)
+    result["fila/peer (20 ms)"] = round(result["fila 20 ms"]["jobs_per_s"] / result["peer 20 ms"]["jobs_per_s"], 2)
+    result["fila 20 ms / fila no-op"] = round(result["fila 20 ms"]["jobs_per_s"] / result["fila no-op"]["jobs_per_s"], 2)
+    out = ROOT / "bench" / "results" / f"throughput-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    print(json.dumps(result, indent=1))
+
+
+class _Calls:
+    """bench.jobs' counter interface over these calls."""
+
+    def __init__(self, calls: Calls) -> None:
+        self.calls = calls
+
+    def watch(self, client: Any) -> None:
+        self.calls.watch(client)
+
+    def take(self) -> Counter[str]:
+        return self.calls.take()[0]
+
+
+if __name__ == "__main__":
+    main()
