@@ -23,7 +23,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.calls import Calls
+from bench.calls import Calls, JobCalls
 from bench.jobs import bull_jobs, run_scenario
 from fila import ROOT
 
@@ -61,17 +61,23 @@ def _drain(name: str, handler: Any, url: str, n: int, finished: threading.Event,
             "calls_per_job": {k: round(v / n, 3) for k, v in sorted(counts.items())}}
 
 
-def peer(n: int, work_seconds: float, calls: Calls) -> dict[str, Any]:
+def _table_and_queue(table: str, queue: str) -> tuple[Any, str]:
+    """A table keyed by ``id`` and a queue (messages held 180 s): the SQS client and the queue's URL."""
     import boto3
+
+    boto3.client("dynamodb").create_table(
+        TableName=table, BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+    sqs = boto3.client("sqs")
+    return sqs, sqs.create_queue(QueueName=queue, Attributes={"VisibilityTimeout": "180"})["QueueUrl"]
+
+
+def peer(n: int, work_seconds: float, calls: Calls) -> dict[str, Any]:
 
     from chalicelib.settings import resource_name
 
     table, queue = resource_name("peer-idempotency"), resource_name("peer-jobs")
-    ddb, sqs = boto3.client("dynamodb"), boto3.client("sqs")
-    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
-    url = sqs.create_queue(QueueName=queue, Attributes={"VisibilityTimeout": "180"})["QueueUrl"]
+    sqs, url = _table_and_queue(table, queue)
     os.environ.update(PEER_TABLE=table, PEER_QUEUE=queue, PEER_WORK_SECONDS=str(work_seconds))
     import importlib
 
@@ -103,11 +109,7 @@ def floor(n: int, calls: Calls) -> dict[str, Any]:
     from chalicelib.settings import resource_name
 
     table, queue = resource_name("floor-jobs"), resource_name("floor-queue")
-    ddb, sqs = boto3.client("dynamodb"), boto3.client("sqs")
-    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
-    url = sqs.create_queue(QueueName=queue, Attributes={"VisibilityTimeout": "180"})["QueueUrl"]
+    sqs, url = _table_and_queue(table, queue)
     for start in range(0, n, BATCH):
         sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"f{i}"}
                                                       for i in range(start, min(n, start + BATCH))])
@@ -154,9 +156,9 @@ def main() -> None:
     calls = Calls()
     try:
         for name, run in (("floor", lambda: floor(args.jobs, calls)),
-                          ("fila no-op", lambda: run_scenario("noop", args.jobs, _Calls(calls))),
+                          ("fila no-op", lambda: run_scenario("noop", args.jobs, JobCalls(calls))),
                           ("peer no-op", lambda: peer(args.jobs, 0.0, calls)),
-                          ("fila 20 ms", lambda: run_scenario("io20", args.jobs, _Calls(calls), sleep_s=0.02)),
+                          ("fila 20 ms", lambda: run_scenario("io20", args.jobs, JobCalls(calls), sleep_s=0.02)),
                           ("peer 20 ms", lambda: peer(args.jobs, 0.02, calls))):
             _use(f"local-{name.replace(' ', '').replace('-', '')}{int(time.time())}")
             print(f"{name}: starting from an empty stage (depth 0)…", flush=True)
@@ -173,19 +175,6 @@ def main() -> None:
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
-
-
-class _Calls:
-    """bench.jobs' counter interface over these calls."""
-
-    def __init__(self, calls: Calls) -> None:
-        self.calls = calls
-
-    def watch(self, client: Any) -> None:
-        self.calls.watch(client)
-
-    def take(self) -> Counter[str]:
-        return self.calls.take()[0]
 
 
 if __name__ == "__main__":
