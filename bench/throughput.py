@@ -138,6 +138,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--only", default="", help="comma-separated scenario names, e.g. 'floor,fila no-op'")
     args = parser.parse_args()
     from fila.local.defaults import stage_env
     from fila.local.emulator import aws_env, free_port, start_moto
@@ -160,6 +161,8 @@ def main() -> None:
                           ("peer no-op", lambda: peer(args.jobs, 0.0, calls)),
                           ("fila 20 ms", lambda: run_scenario("io20", args.jobs, JobCalls(calls), sleep_s=0.02)),
                           ("peer 20 ms", lambda: peer(args.jobs, 0.02, calls))):
+            if args.only and name not in args.only.split(","):
+                continue
             _use(f"local-{name.replace(' ', '').replace('-', '')}{int(time.time())}")
             print(f"{name}: starting from an empty stage (depth 0)…", flush=True)
             result[name] = run()
@@ -167,15 +170,24 @@ def main() -> None:
     finally:
         if moto is not None:
             moto.terminate()
-    result["fila/floor (no-op)"] = round(result["fila no-op"]["jobs_per_s"] / result["floor"]["jobs_per_s"], 2)
-    result["fila/peer (no-op)"] = round(result["fila no-op"]["jobs_per_s"] / result["peer no-op"]["jobs_per_s"], 2)
-    result["fila/peer (20 ms)"] = round(result["fila 20 ms"]["jobs_per_s"] / result["peer 20 ms"]["jobs_per_s"], 2)
-    result["fila 20 ms / fila no-op"] = round(result["fila 20 ms"]["jobs_per_s"] / result["fila no-op"]["jobs_per_s"], 2)
+    _ratios(result)
     out = ROOT / "bench" / "results" / f"throughput-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
 
+
+def _ratios(result: dict[str, Any]) -> None:
+    """Same-run ratios (this machine is shared: absolute rates move, ratios much less)."""
+    bull = result.get("bull") or {}
+    rate = {name: (result.get(name) or {}).get("jobs_per_s") for name in
+            ("floor", "fila no-op", "peer no-op", "fila 20 ms", "peer 20 ms")}
+    rate["bull 20 ms"] = (bull.get("io20") or {}).get("jobs_per_s")
+    for over, under in (("fila no-op", "floor"), ("fila no-op", "peer no-op"), ("fila 20 ms", "peer 20 ms"),
+                        ("fila 20 ms", "bull 20 ms")):
+        a, b = rate[over], rate[under]
+        if a and b:
+            result[f"{over} / {under}"] = round(a / b, 2)
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,7 @@
-"""DynamoDB on moto with atomic conditional writes and less work per write (profiled: about half its
-time went to reading the same few expression strings again and again). Each patch names the moto
-function it replaces, and why.
+"""DynamoDB on moto with atomic conditional writes and less work per write. Profiled on fila's claim (an
+UpdateItem of six actions under a three-way condition): moto spent 28 ms of CPU on it, mostly reading
+the same expression again and walking its tree ten times; with these patches, 12 ms. Each patch names
+the moto function it replaces, and why.
 """
 
 from __future__ import annotations
@@ -14,24 +15,45 @@ _REMEMBERED = 512  # distinct expression strings (fila uses a few dozen)
 
 
 def apply() -> None:
-    from moto.dynamodb import models as dynamodb_models
+    trees = _remember_expressions()
+    _validate_lighter(trees)
+    _skip_copies_for_streams()
+    _serialize_items_as_they_are()
+    _atomic_writes()
+
+
+def _remembered(parse: Any) -> tuple[Any, dict[str, Any]]:
+    """``parse(expression)`` done once per expression (results are only read: callers copy them)."""
+    seen: dict[str, Any] = {}
+
+    def once(expression: str) -> Any:
+        found = seen.get(expression)
+        if found is None:
+            found = parse(expression)
+            if len(seen) < _REMEMBERED:
+                seen[expression] = found
+        return found
+
+    return once, seen
+
+
+def _remember_expressions() -> dict[str, Any]:
+    """The update trees by expression (kept alive here, so no tree's id is ever reused)."""
     from moto.dynamodb.comparisons import ConditionExpressionParser
-    from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.parsing.tokens import ExpressionTokenizer
+    from moto.dynamodb.parsing import expressions, tokens
+
+    ExpressionTokenizer = tokens.ExpressionTokenizer
+    UpdateExpressionParser = _untyped(expressions).UpdateExpressionParser
 
     # ExpressionTokenizer.make_list: tokenized every UpdateExpression anew (its tokens are only read).
-    stock_tokenize = ExpressionTokenizer.make_list.__func__  # type: ignore[attr-defined]
-    tokens: dict[str, tuple[Any, ...]] = {}
+    stock_tokenize = ExpressionTokenizer.make_list
+    tokenize, _ = _remembered(lambda e: tuple(stock_tokenize(e)))
+    ExpressionTokenizer.make_list = classmethod(lambda cls, e: list(tokenize(e)))  # type: ignore[method-assign,assignment]
 
-    def make_list(cls: Any, expression: str) -> list[Any]:
-        found = tokens.get(expression)
-        if found is None:
-            found = tuple(stock_tokenize(cls, expression))
-            if len(tokens) < _REMEMBERED:
-                tokens[expression] = found
-        return list(found)
-
-    ExpressionTokenizer.make_list = classmethod(make_list)  # type: ignore[method-assign,assignment]
+    # UpdateExpressionParser.make: parsed every UpdateExpression twice per request. Its tree is only read
+    # (find_clauses) or copied before a validator rewrites it, so one tree per expression serves all.
+    parse, trees = _remembered(UpdateExpressionParser.make)
+    UpdateExpressionParser.make = classmethod(lambda cls, e: parse(e))
 
     # ConditionExpressionParser._lex_condition_expression: lexed every ConditionExpression anew (names
     # and values are resolved after lexing, per call).
@@ -47,8 +69,76 @@ def apply() -> None:
         return deque(node._replace(children=list(node.children)) for node in found)
 
     ConditionExpressionParser._lex_condition_expression = lex  # type: ignore[method-assign]
+    return trees
 
-    # DynamoDBBackend.update_item: deep-copied the item before every update, for stream records only.
+
+def _validate_lighter(trees: dict[str, Any]) -> None:
+    from moto.dynamodb.parsing import ast_nodes
+    from moto.dynamodb.parsing import validators as typed_validators
+
+    DepthFirstTraverser, Node = _untyped(ast_nodes).DepthFirstTraverser, _untyped(ast_nodes).Node
+    validators = _untyped(typed_validators)
+
+    # DepthFirstTraverser.nodes_to_be_processed: built a dict of bound methods at every node of every
+    # walk to read its keys, which are fixed per traverser class.
+    kinds: dict[type, tuple[type, ...]] = {}
+
+    def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
+        found = kinds.get(type(self))
+        if found is None:
+            found = kinds[type(self)] = tuple(self._processing_map())
+        return found
+
+    DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed
+
+    # validators.deepcopy: copied each tree with the generic deepcopy (memo, reduce) before a validator
+    # rewrites it; a tree's nodes hold only their type, children and parent.
+    def copy_tree(node: Any, parent: Any = None) -> Any:
+        if not isinstance(node, Node):
+            return copy.deepcopy(node)
+        twin = object.__new__(type(node))
+        twin.__dict__.update(node.__dict__)
+        twin.parent = parent
+        if node.children is not None:
+            twin.children = [copy_tree(child, twin) for child in node.children]
+        return twin
+
+    validators.deepcopy = copy_tree
+
+    # UpdateExpressionValidator: walked each tree ten times; the first three walks (action counts,
+    # overlapping paths, key attributes) depend only on the expression, its names and the table's keys,
+    # so they run once per such triple.
+    structural = ("ActionCountValidator", "OverlappingPathsValidator", "UpdateHashRangeKeyValidator")
+    remembered = lambda tree: any(t is tree for t in trees.values())  # noqa: E731
+    passed: set[tuple[Any, ...]] = set()
+    stock_init = validators.UpdateExpressionValidator.__init__
+    stock_validate = validators.UpdateExpressionValidator.validate
+
+    def init(self: Any, expression: Any, expression_attribute_names: Any, *args: Any, **kwargs: Any) -> None:
+        stock_init(self, expression, expression_attribute_names, *args, **kwargs)
+        self.structure = (id(expression), tuple(sorted((expression_attribute_names or {}).items())),
+                          tuple(self.table.table_key_attrs))
+        first = tuple(type(p).__name__ for p in self.processors[:len(structural)])
+        self.known = first == structural and self.structure in passed
+        if self.known:
+            self.processors = self.processors[len(structural):]
+        self.tree = expression
+
+    def validate(self: Any) -> Any:
+        node = stock_validate(self)
+        if not self.known and len(passed) < _REMEMBERED and remembered(self.tree):
+            passed.add(self.structure)
+        return node
+
+    validators.UpdateExpressionValidator.__init__ = init
+    validators.UpdateExpressionValidator.validate = validate
+
+
+def _skip_copies_for_streams() -> None:
+    """DynamoDBBackend.update_item: deep-copied the item before every update, for stream records only."""
+    from moto.dynamodb import models as dynamodb_models
+    from moto.dynamodb.models import DynamoDBBackend
+
     stock_update = DynamoDBBackend.update_item
     no_stream = threading.local()
 
@@ -72,12 +162,57 @@ def apply() -> None:
     dynamodb_models.copy = Copy()  # type: ignore[assignment]
     DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
 
-    # DynamoDBBackend's writes: checked their condition and wrote in two steps, with no lock between
-    # them, so two requests on two server threads could both pass the same condition. DynamoDB
-    # applies a conditional write atomically; every claim fila makes relies on that.
+
+_PLAIN = {"S": str, "N": str, "BOOL": bool, "NULL": bool}
+
+
+def _plain(value: Any) -> bool:
+    """An attribute value already in DynamoDB's JSON (nothing binary, which goes out base64-encoded)."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    (kind, inner), = value.items()
+    if kind in _PLAIN:
+        return isinstance(inner, _PLAIN[kind])
+    if kind in ("SS", "NS"):
+        return isinstance(inner, list) and all(isinstance(v, str) for v in inner)
+    if kind == "L":
+        return isinstance(inner, list) and all(_plain(v) for v in inner)
+    if kind == "M":
+        return isinstance(inner, dict) and all(_plain(v) for v in inner.values())
+    return False
+
+
+def _serialize_items_as_they_are() -> None:
+    """BaseJSONSerializer._serialize_type_structure: walked every attribute value of every item it sent
+    member by member, through alias lookups (about 10 ms for one job's record, more than the update
+    itself), to write out the same JSON it was given."""
+    from moto.core.serialize import BaseJSONSerializer
+
+    stock = BaseJSONSerializer._serialize_type_structure
+
+    def structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if key and shape.name == "AttributeValue" and _plain(value):
+            self._default_serialize(serialized, value, shape, key)
+        else:
+            stock(self, serialized, value, shape, key)
+
+    BaseJSONSerializer._serialize_type_structure = structure  # type: ignore[method-assign]
+
+
+def _atomic_writes() -> None:
+    """DynamoDBBackend's writes: checked their condition and wrote in two steps, with no lock between
+    them, so two requests on two server threads could both pass the same condition. DynamoDB applies a
+    conditional write atomically; every claim fila makes relies on that."""
+    from moto.dynamodb.models import DynamoDBBackend
+
     one_at_a_time = threading.RLock()
     for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
         setattr(DynamoDBBackend, name, _serialized(getattr(DynamoDBBackend, name), one_at_a_time))
+
+
+def _untyped(module: Any) -> Any:
+    """moto's parsing modules, untyped (they declare ``# type: ignore``), for patching."""
+    return module
 
 
 def _serialized(write: Any, lock: Any) -> Any:

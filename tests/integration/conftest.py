@@ -1,16 +1,21 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from chalice.test import Client
 
 import app as fila
 from chalicelib.resources import lanes
 from chalicelib.settings import resource_name
+from fila.local.emulator import free_port, wait_listening
+from tests.helpers import stop
 
 
 @pytest.fixture
@@ -53,3 +58,23 @@ class Emulated:
 @pytest.fixture
 def emulated(stage: str) -> Emulated:
     return Emulated()
+
+
+@pytest.fixture(scope="module")
+def stock_moto() -> Iterator[str]:
+    """moto's own server, unpatched (modules using it share the xdist group "stock-moto")."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_listening("127.0.0.1", port, timeout=30, proc=proc)
+    yield f"http://127.0.0.1:{port}"
+    stop(proc)
+
+
+def error(call: Callable[[], Any]) -> str | None:
+    """The AWS error code ``call`` raised, or None."""
+    try:
+        call()
+    except ClientError as err:
+        return str(err.response["Error"]["Code"])
+    return None

@@ -4,34 +4,19 @@ moto's own server and the patched emulator, and the answers must be the same."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 
-from fila.local.emulator import free_port, wait_listening
-from tests.helpers import stop
+from tests.integration.conftest import error
 
 Scenario = Callable[[Any], Any]
 pytestmark = pytest.mark.xdist_group("stock-moto")  # one moto server of its own for the module
-
-
-@pytest.fixture(scope="module")
-def stock_moto() -> Iterator[str]:
-    """moto's own server, unpatched."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_listening("127.0.0.1", port, timeout=30, proc=proc)
-    yield f"http://127.0.0.1:{port}"
-    stop(proc)
 
 
 def side_by_side(stock: str, patched: str, scenario: Scenario) -> None:
@@ -60,14 +45,6 @@ def receive(sqs: Any, url: str, n: int = 10, **options: Any) -> list[dict[str, A
 
 def seen(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in messages]
-
-
-def error(call: Callable[[], Any]) -> str | None:
-    try:
-        call()
-    except ClientError as err:
-        return str(err.response["Error"]["Code"])
-    return None
 
 
 @pytest.fixture

@@ -1,0 +1,145 @@
+"""fila.local.fast_dynamodb keeps moto's observable DynamoDB semantics: each scenario runs against moto's
+own server and the patched emulator, and every answer (items, returned values, error codes) must be
+the same. Scenarios repeat their expressions on purpose: the patches remember expressions, skip checks
+an expression has passed before, and write items out without walking them, so a second use is where
+they could differ."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.integration.conftest import error
+
+Scenario = Callable[[Any, str], Any]
+pytestmark = pytest.mark.xdist_group("stock-moto")
+
+
+def side_by_side(stock: str, patched: str, scenario: Scenario) -> None:
+    answers, table = [], "t-" + uuid.uuid4().hex[:10]
+    for url in (stock, patched):
+        ddb = boto3.client("dynamodb", endpoint_url=url)
+        ddb.create_table(
+            TableName=table, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "g")],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            GlobalSecondaryIndexes=[{"IndexName": "by-g", "Projection": {"ProjectionType": "ALL"},
+                                     "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}]}])
+        answers.append(scenario(ddb, table))
+    assert answers[1] == answers[0]
+
+
+@pytest.fixture
+def twin(stock_moto: str, aws_endpoint: str) -> Callable[[Scenario], None]:
+    return lambda scenario: side_by_side(stock_moto, aws_endpoint, scenario)
+
+
+def key(n: int) -> dict[str, Any]:
+    return {"pk": {"S": f"p{n}"}, "sk": {"S": "s"}}
+
+
+def answer(response: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in response.items() if k != "ResponseMetadata"}
+
+
+RICH = {"g": {"S": "x"}, "n": {"N": "1"}, "text": {"S": "héllo"}, "flag": {"BOOL": True}, "nothing": {"NULL": True},
+        "tags": {"SS": ["a", "b"]}, "nums": {"NS": ["1", "2.5"]}, "blob": {"B": b"\x00\xff"},
+        "blobs": {"BS": [b"\x01", b"\x02"]}, "list": {"L": [{"S": "a"}, {"N": "2"}, {"M": {"b": {"B": b"z"}}}]},
+        "map": {"M": {"inner": {"M": {"deep": {"S": "d"}}}, "l": {"L": [{"BOOL": False}]}}}}
+
+
+def test_items_of_every_type_come_back_the_same(twin: Callable[[Scenario], None]) -> None:
+    def scenario(ddb: Any, table: str) -> Any:
+        ddb.put_item(TableName=table, Item={**key(1), **RICH})
+        plain = {k: v for k, v in RICH.items() if k not in ("blob", "blobs", "list")}
+        ddb.put_item(TableName=table, Item={**key(2), **plain})
+        return [answer(ddb.get_item(TableName=table, Key=key(n))) for n in (1, 2)] + [
+            sorted(map(str, ddb.query(TableName=table, IndexName="by-g", KeyConditionExpression="g = :g",
+                                      ExpressionAttributeValues={":g": {"S": "x"}})["Items"])),
+            answer(ddb.batch_get_item(RequestItems={table: {"Keys": [key(1), key(2)]}}))["Responses"][table][0]
+            is not None]
+    twin(scenario)
+
+
+UPDATES = [
+    ("SET #a = if_not_exists(#a, :zero) + :one, #t = :t REMOVE #gone", {"#a": "count", "#t": "text", "#gone": "g"},
+     {":zero": {"N": "0"}, ":one": {"N": "1"}, ":t": {"S": "t"}}),
+    ("SET #l = list_append(if_not_exists(#l, :empty), :more)", {"#l": "log"},
+     {":empty": {"L": []}, ":more": {"L": [{"S": "entry"}]}}),
+    ("ADD #n :two, #tags :tag DELETE #nums :one", {"#n": "n", "#tags": "tags", "#nums": "nums"},
+     {":two": {"N": "2"}, ":tag": {"SS": ["c"]}, ":one": {"NS": ["1"]}}),
+    ("SET #m.#i.#d = :d, #list[0] = :first", {"#m": "map", "#i": "inner", "#d": "deep", "#list": "list"},
+     {":d": {"S": "deeper"}, ":first": {"S": "z"}}),
+]
+
+
+@pytest.mark.parametrize("returns", ["NONE", "ALL_OLD", "UPDATED_OLD", "UPDATED_NEW", "ALL_NEW"])
+def test_updates_and_what_they_return(twin: Callable[[Scenario], None], returns: str) -> None:
+    def scenario(ddb: Any, table: str) -> Any:
+        out = []
+        for n in (1, 2):
+            ddb.put_item(TableName=table, Item={**key(n), **RICH})
+            for _ in range(2):  # the second time through, every expression is a remembered one
+                for expression, names, values in UPDATES:
+                    out.append(answer(ddb.update_item(
+                        TableName=table, Key=key(n), UpdateExpression=expression, ExpressionAttributeNames=names,
+                        ExpressionAttributeValues=values, ReturnValues=returns)))
+            out.append(answer(ddb.get_item(TableName=table, Key=key(n))))
+        return out
+    twin(scenario)
+
+
+def test_conditions_hold_and_fail_alike(twin: Callable[[Scenario], None]) -> None:
+    def scenario(ddb: Any, table: str) -> Any:
+        claim = dict(UpdateExpression="SET #s = :active ADD #tries :one",
+                     ConditionExpression="(#s = :waiting) OR (#s = :active AND #until < :now)",
+                     ExpressionAttributeNames={"#s": "status", "#tries": "tries", "#until": "until"},
+                     ExpressionAttributeValues={":active": {"S": "active"}, ":one": {"N": "1"},
+                                                ":waiting": {"S": "waiting"}, ":now": {"N": "5"}},
+                     ReturnValues="ALL_NEW")
+        ddb.put_item(TableName=table, Item={**key(1), "status": {"S": "waiting"}, "until": {"N": "9"}})
+        first = answer(ddb.update_item(TableName=table, Key=key(1), **claim))
+        again = error(lambda: ddb.update_item(TableName=table, Key=key(1), **claim))
+        try:
+            ddb.update_item(TableName=table, Key=key(1), ReturnValuesOnConditionCheckFailure="ALL_OLD", **claim)
+            old = None
+        except ddb.exceptions.ConditionalCheckFailedException as err:
+            old = err.response.get("Item")
+        missing = error(lambda: ddb.update_item(TableName=table, Key=key(2), **claim))
+        return first, again, old, missing, answer(ddb.get_item(TableName=table, Key=key(2)))
+    twin(scenario)
+
+
+def test_a_remembered_expression_is_still_checked_against_its_names(twin: Callable[[Scenario], None]) -> None:
+    """The structural checks are skipped only for an expression, names and key seen to pass before."""
+    def scenario(ddb: Any, table: str) -> Any:
+        def update(names: dict[str, str], expression: str = "SET #x = :v, #y = :w") -> Any:
+            return error(lambda: ddb.update_item(
+                TableName=table, Key=key(1), UpdateExpression=expression, ExpressionAttributeNames=names,
+                ExpressionAttributeValues={":v": {"S": "v"}, ":w": {"S": "w"}}))
+        return [update({"#x": "a", "#y": "b"}), update({"#x": "a", "#y": "b"}),
+                update({"#x": "a", "#y": "pk"}),  # a key attribute
+                update({"#x": "a", "#y": "a"}),  # two paths that overlap
+                update({"#x": "a", "#y": "b"}, "SET #x = :v SET #y = :w"),  # two SET clauses
+                update({"#x": "a", "#y": "b"}), update({"#x": "a"}, "SET #x = :v, #z = :w")]
+    twin(scenario)
+
+
+def test_transactions_and_batches(twin: Callable[[Scenario], None]) -> None:
+    def scenario(ddb: Any, table: str) -> Any:
+        write = [{"Put": {"TableName": table, "Item": {**key(n), "g": {"S": "x"}},
+                          "ConditionExpression": "attribute_not_exists(pk)"}} for n in (1, 2)]
+        bump = [{"Update": {"TableName": table, "Key": key(n), "UpdateExpression": "ADD #c :one",
+                            "ExpressionAttributeNames": {"#c": "c"},
+                            "ExpressionAttributeValues": {":one": {"N": "1"}}}} for n in (1, 2)]
+        out = [error(lambda: ddb.transact_write_items(TransactItems=write)),
+               error(lambda: ddb.transact_write_items(TransactItems=write)),
+               error(lambda: ddb.transact_write_items(TransactItems=bump)),
+               error(lambda: ddb.transact_write_items(TransactItems=bump))]
+        ddb.batch_write_item(RequestItems={table: [{"DeleteRequest": {"Key": key(1)}}]})
+        return out + [answer(ddb.get_item(TableName=table, Key=key(n))) for n in (1, 2)]
+    twin(scenario)
