@@ -37,7 +37,7 @@ from fila import ROOT
 from fila.local.emulator import aws_env, endpoints, free_port, start_moto, wait_listening
 from fila.local.running import Stack
 
-SQS_DEPTHS = (0, 1000, 10000)
+SIZES = (0, 1000, 10000)  # queue depths, table sizes
 
 
 def _client(service: str, url: str | None = None) -> Any:
@@ -54,12 +54,13 @@ def _p50(call: Callable[[], Any], n: int) -> float:
     return round(statistics.median(times), 2)
 
 
-def sqs_latency(url: str, depths: tuple[int, ...], calls: int) -> dict[str, dict[str, float]]:
-    """A fresh queue per depth, filled to it; each operation timed ``calls`` times."""
+def latency(row: Callable[[Any, int, int], dict[str, float]], client: Any, sizes: tuple[int, ...], calls: int
+            ) -> dict[str, dict[str, float]]:
+    """``row(client, size, calls)`` for each size: a fresh queue or table filled to it, each call timed."""
     out: dict[str, dict[str, float]] = {}
-    for depth in depths:
-        out[str(depth)] = row = _sqs_row(_client("sqs", url), depth, calls)
-        print(f"  depth {depth}: " + ", ".join(f"{k} {v} ms" for k, v in row.items()), flush=True)
+    for size in sizes:
+        out[str(size)] = found = row(client, size, calls)
+        print(f"  {size}: " + ", ".join(f"{k} {v} ms" for k, v in found.items()), flush=True)
     return out
 
 
@@ -87,6 +88,31 @@ def _sqs_row(sqs: Any, depth: int, calls: int) -> dict[str, float]:
     row["DeleteMessageBatch (10)"] = _p50(lambda: sqs.delete_message_batch(QueueUrl=queue, Entries=[
         {"Id": str(i), "ReceiptHandle": next(it)} for i in range(10)]), max(1, calls // 10))
     return row
+
+
+def _ddb_row(ddb: Any, size: int, calls: int) -> dict[str, float]:
+    table = f"size-{time.time_ns()}"
+    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+    for start in range(0, size, 25):
+        ddb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": {
+            "id": {"S": f"old{n}"}, "status": {"S": "completed"}, "data": {"S": "x" * 300}}}}
+            for n in range(start, min(size, start + 25))]})
+    ids = (f"new{n}" for n in range(10**9))
+
+    def new(n: int) -> list[dict[str, Any]]:
+        return [{"Put": {"TableName": table, "Item": {"id": {"S": next(ids)}, "status": {"S": "waiting"}},
+                         "ConditionExpression": "attribute_not_exists(id)"}} for _ in range(n)]
+
+    return {
+        "PutItem (conditional)": _p50(lambda: ddb.put_item(**new(1)[0]["Put"]), calls),
+        "UpdateItem (conditional)": _p50(lambda: ddb.update_item(
+            TableName=table, Key={"id": {"S": "new0"}}, UpdateExpression="SET #s = :s ADD n :one",
+            ConditionExpression="attribute_exists(id)", ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": {"S": "active"}, ":one": {"N": "1"}}), calls),
+        "TransactWriteItems (5 puts)": _p50(lambda: ddb.transact_write_items(TransactItems=new(5)), calls),
+    }
 
 
 def stock_moto() -> tuple[subprocess.Popen[bytes], str]:
@@ -176,15 +202,16 @@ def ack(requests: int) -> dict[str, Any]:
     return out
 
 
-def burst(events: int) -> dict[str, Any]:
+def burst(events: int, source: str = "standard", event_type: str = "customer.updated") -> dict[str, Any]:
+    """``fila send <source> <type> --count N --concurrency 8`` on a fresh stack, until its queues drain."""
     stack = Stack().start()
-    out: dict[str, Any] = {"events": events, "start_depth": stack_depth(stack)}
+    out: dict[str, Any] = {"events": events, "type": event_type, "start_depth": stack_depth(stack)}
     print(f"  burst {events}: starting from depth {out['start_depth']}", flush=True)
     ddb = _client("dynamodb", stack.aws)
     try:
         with CpuMeter(stack) as meter:
             before, started = meter.reading(), time.monotonic()
-            subprocess.run([sys.executable, "-m", "fila.cli", "send", "standard", "customer.updated", "--count",
+            subprocess.run([sys.executable, "-m", "fila.cli", "send", source, event_type, "--count",
                             str(events), "--concurrency", "8", "--url", stack.base], check=True, env=stack.env,
                            stderr=subprocess.DEVNULL, timeout=3600)
             out["sent_s"] = round(time.monotonic() - started, 1)
@@ -221,15 +248,20 @@ def main() -> None:
     print("SQS per-call latency by depth (fila's emulator, fresh):", flush=True)
     url = f"http://127.0.0.1:{free_port()}"
     moto = start_moto(url)
-    try:  # the SQS process directly, as fila's own processes reach it
-        result["sqs_fila"] = sqs_latency(endpoints(url)["sqs"], SQS_DEPTHS if not args.quick else (0, 1000), calls)
+    try:  # the SQS and DynamoDB processes directly, as fila's own processes reach them
+        sizes = SIZES if not args.quick else (0, 1000)
+        result["sqs_fila"] = latency(_sqs_row, _client("sqs", endpoints(url)["sqs"]), sizes, calls)
+        print("DynamoDB per-call latency by table size (fila's emulator, fresh):", flush=True)
+        result["ddb_fila"] = latency(_ddb_row, _client("dynamodb", endpoints(url)["dynamodb"]), sizes, calls)
     finally:
         if moto is not None:
             moto.terminate()
     print("SQS per-call latency by depth (moto's own server, fresh):", flush=True)
     proc, stock = stock_moto()
     try:
-        result["sqs_moto"] = sqs_latency(stock, (0, 1000), max(5, calls // 10))
+        result["sqs_moto"] = latency(_sqs_row, _client("sqs", stock), (0, 1000), max(5, calls // 10))
+        print("DynamoDB per-call latency by table size (moto's own server, fresh):", flush=True)
+        result["ddb_moto"] = latency(_ddb_row, _client("dynamodb", stock), (0, 1000), max(5, calls // 10))
     finally:
         proc.terminate()
     print("drain of a no-op job backlog:", flush=True)
@@ -262,6 +294,14 @@ def markdown(r: dict[str, Any]) -> str:
         ratio = f"{fila[-1] / fila[0]:.2f}x" if fila[0] else "n/a"
         moto = [r["sqs_moto"][d][op] for d in r["sqs_moto"]]
         lines.append(f"| {op} | " + " | ".join(f"{v} ms" for v in fila) + f" | {ratio} | "
+                     + " | ".join(f"{v} ms" for v in moto) + " |")
+    lines += ["", "| DynamoDB write | " + " | ".join(f"fila @ {n} items" for n in r["ddb_fila"]) + " | fila 10k/0 | "
+              + " | ".join(f"moto @ {n} items" for n in r["ddb_moto"]) + " |",
+              "|---|" + "---|" * (len(r["ddb_fila"]) + 1 + len(r["ddb_moto"]))]
+    for op in r["ddb_fila"]["0"]:
+        fila = [r["ddb_fila"][n][op] for n in r["ddb_fila"]]
+        moto = [r["ddb_moto"][n][op] for n in r["ddb_moto"]]
+        lines.append(f"| {op} | " + " | ".join(f"{v} ms" for v in fila) + f" | {fila[-1] / fila[0]:.2f}x | "
                      + " | ".join(f"{v} ms" for v in moto) + " |")
     small, big = r["drain"][0], r["drain"][-1]
     lines += ["", f"Drain of no-op jobs: backlog {small['backlog']} at {small['jobs_per_s']} jobs/s, backlog "

@@ -17,7 +17,8 @@ _REMEMBERED = 512  # distinct expression strings (fila uses a few dozen)
 def apply() -> None:
     trees = _remember_expressions()
     _validate_lighter(trees)
-    _skip_copies_for_streams()
+    whole_tables = _skip_copies_for_streams()
+    _transactions_back_up_their_items(whole_tables)
     _serialize_items_as_they_are()
     _atomic_writes()
 
@@ -134,7 +135,7 @@ def _validate_lighter(trees: dict[str, Any]) -> None:
     validators.UpdateExpressionValidator.validate = validate
 
 
-def _skip_copies_for_streams() -> None:
+def _skip_copies_for_streams() -> threading.local:
     """DynamoDBBackend.update_item: deep-copied the item before every update, for stream records only."""
     from moto.dynamodb import models as dynamodb_models
     from moto.dynamodb.models import DynamoDBBackend
@@ -152,6 +153,7 @@ def _skip_copies_for_streams() -> None:
         def deepcopy(value: Any, memo: Any = None) -> Any:
             return value if getattr(no_stream, "on", False) else copy.deepcopy(value, memo)
 
+
     def update_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
         no_stream.on = self.get_table(table_name).stream_shard is None
         try:
@@ -161,6 +163,51 @@ def _skip_copies_for_streams() -> None:
 
     dynamodb_models.copy = Copy()  # type: ignore[assignment]
     DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+    return no_stream
+
+
+def _transactions_back_up_their_items(no_copies: threading.local) -> None:
+    """DynamoDBBackend.transact_write_items: deep-copied every table it touched, whole, to roll back a
+    failed transaction: its cost grew with the tables (seconds per call at a few thousand items). Back
+    up the items it names instead (at most 100), and put them back if it fails."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    stock = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved = [_before(self, op) for item in transact_items for op in item.values()]
+        no_copies.on = True  # moto's own backup becomes the live table: a no-op on its rollback
+        try:
+            stock(self, transact_items)
+        except Exception:
+            for found in reversed([s for s in saved if s is not None]):
+                _put_back(self, *found)
+            raise
+        finally:
+            no_copies.on = False
+
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _before(backend: Any, op: Any) -> tuple[str, dict[str, Any], Any] | None:
+    """(table, key, a copy of the item as it is now or None); None when the operation names no item."""
+    try:
+        table = backend.get_table(op["TableName"])
+        key = op.get("Key")
+        if key is None:
+            names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+            key = {name: op["Item"][name] for name in names}
+        current = backend.get_item(op["TableName"], key)
+    except Exception:  # a missing table or a malformed key: moto reports it, and nothing was written
+        return None
+    return op["TableName"], key, copy.deepcopy(current)
+
+
+def _put_back(backend: Any, table: str, key: dict[str, Any], item: Any) -> None:
+    if item is None:
+        backend.delete_item(table, key)
+    else:
+        backend.put_item(table, item.to_json()["Attributes"])
 
 
 _PLAIN = {"S": str, "N": str, "BOOL": bool, "NULL": bool}
