@@ -8,7 +8,7 @@ STAGE  ?= dev
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast lint package deploy clean browser
+.PHONY: run test test-fast lint package deploy destroy clean browser
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,9 +44,13 @@ lint: $(STAMP)
 package: $(STAMP)
 	$(BIN)/fila package --stage $(STAGE)
 
-# make deploy STAGE=dev BUCKET=<an S3 bucket of yours for artifacts>; needs AWS credentials.
+# make deploy STAGE=dev: the caller's AWS account (or AWS_ENDPOINT_URL); the README says what it needs.
 deploy: $(STAMP)
-	$(BIN)/fila deploy --stage $(STAGE) --bucket $(BUCKET)
+	$(BIN)/fila deploy --stage $(STAGE)
+
+# make destroy STAGE=dev: removes what make deploy made; keeps the tables and the bucket.
+destroy: $(STAMP)
+	$(BIN)/fila destroy --stage $(STAGE)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

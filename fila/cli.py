@@ -178,12 +178,18 @@ def _package(args: argparse.Namespace) -> int:
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from fila.release import DeployError, deploy, destroy
 
-    from fila.deploy import deploy
-
-    result = deploy(args.stage, args.bucket, Path(args.out or f"build/{args.stage}"), dry_run=args.dry_run)
+    try:
+        result = (deploy if args.command == "deploy" else destroy)(args.stage)
+    except DeployError as err:
+        print(f"fila {args.command}: {err}", file=sys.stderr)
+        return 2
     print(json.dumps(result, indent=2))
+    if args.command == "deploy":
+        print(f"fila: stage {args.stage} is up; point emitters at {result['webhooks']}")
+    else:
+        print(f"fila: stage {args.stage} removed; kept (data): {', '.join(result['kept'])}")
     return 0
 
 
@@ -247,12 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     pkg.add_argument("--out", default=None, help="output folder (default build/<stage>)")
     pkg.set_defaults(func=_package)
 
-    dep = commands.add_parser("deploy", help="package and deploy stack fila-<stage> with CloudFormation")
-    dep.add_argument("--stage", default="dev")
-    dep.add_argument("--bucket", required=True, help="an S3 bucket of yours for the code and template")
-    dep.add_argument("--out", default=None, help="build folder (default build/<stage>)")
-    dep.add_argument("--dry-run", action="store_true", help="package and show the plan; change nothing")
-    dep.set_defaults(func=_deploy)
+    for name, text in (("deploy", "deploy a stage: infra stack, chalice deploy, mapping settings"),
+                       ("destroy", "remove what deploy made; keeps the tables and the bucket")):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--stage", required=True)
+        command.set_defaults(func=_deploy)
 
     args = parser.parse_args(argv)
     from fila.admin_client import AdminError

@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,12 @@ def logical_id(kind: str, key: str) -> str:
     return kind + to_cfn_resource_name(key.replace("-", "_"))
 
 
+def function_name(function: str) -> str:
+    """A Lambda function's name, as ``chalice deploy`` names it (``fila-<stage>`` for the API's), so
+    both deploy paths, the log groups and the policies agree."""
+    return resource_name("")[:-1] if function == "api_handler" else resource_name(function)
+
+
 def resource_template(spec: dict[str, Any] | None = None) -> dict[str, Any]:
     """CloudFormation resources for every queue (+ DLQ), table and bucket, named for the current stage."""
     spec = spec or resources.declaration()
@@ -38,6 +43,10 @@ def resource_template(spec: dict[str, Any] | None = None) -> dict[str, Any]:
         out[logical_id("Queue", lane.name)] = {"Type": "AWS::SQS::Queue", "Properties": {
             "QueueName": resource_name(lane.name), **queue_attributes(lane, {"Fn::GetAtt": [dlq, "Arn"]})}}
     out.update(alarms(spec))
+    for function in POLICIES:
+        out[f"{to_cfn_resource_name(function)}Logs"] = {"Type": "AWS::Logs::LogGroup", "Properties": {
+            "LogGroupName": f"/aws/lambda/{function_name(function)}",
+            "RetentionInDays": LOG_RETENTION_DAYS.get(stage(), 30)}}
     for table in resources.tables().values():
         properties: dict[str, Any] = {
             **table_definition(table, resource_name(table.name)),
@@ -120,9 +129,9 @@ def _arns(target: tuple[str, ...], spec: dict[str, Any]) -> list[Any]:
 
 def policy_document(function: str, spec: dict[str, Any] | None = None) -> dict[str, Any]:
     spec = spec or resources.declaration()
-    logs = {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
-                       f"/aws/lambda/{resource_name('')}*"}
-    statements = [{"Sid": "Logs", "Effect": "Allow", "Resource": [logs, {"Fn::Sub": logs["Fn::Sub"] + ":*"}],
+    group = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/"
+    logs = [{"Fn::Sub": group + function_name(function) + tail} for tail in ("", ":*")]  # its own group only
+    statements = [{"Sid": "Logs", "Effect": "Allow", "Resource": logs,
                    "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]}]
     statements += [{"Sid": f"S{i}", "Effect": "Allow", "Action": actions, "Resource": _arns(target, spec)}
                    for i, (actions, target) in enumerate(POLICIES[function])]
@@ -165,12 +174,9 @@ def merge_template(app: Chalice, spec: dict[str, Any] | None = None) -> dict[str
         role = "ApiHandlerRole" if function == "api_handler" else f"{logical}Role"
         template["Resources"][role] = {"Properties": {"Policies": [
             {"PolicyName": f"{role}Policy", "PolicyDocument": policy_document(function, spec)}]}}
-        # Named functions, so their log groups (and the roles' log permissions) are this stage's own.
+        # Named as chalice deploy names them, so their log groups (resource_template) are theirs.
         template["Resources"].setdefault(logical, {}).setdefault("Properties", {})["FunctionName"] = \
-            resource_name(function.replace("_", "-"))
-        template["Resources"][f"{logical}Logs"] = {"Type": "AWS::Logs::LogGroup", "Properties": {
-            "LogGroupName": f"/aws/lambda/{resource_name(function.replace('_', '-'))}",
-            "RetentionInDays": LOG_RETENTION_DAYS.get(stage(), 30)}}
+            function_name(function)
     for source in app.event_sources:
         if not isinstance(source, SQSEventConfig) or source.queue not in queue_keys:
             continue
@@ -198,45 +204,3 @@ def package(stage: str, out: Path) -> Path:
         check=True, env=env,
     )
     return out / "package" / "sam.json"
-
-
-def deploy(stage_name: str, bucket: str, out: Path, dry_run: bool = False) -> dict[str, Any]:
-    """Package, upload the code and template to ``bucket``, and create or update stack fila-<stage>
-    through a change set (CAPABILITY_AUTO_EXPAND for the SAM transform, CAPABILITY_IAM for the roles)."""
-    import hashlib
-
-    import boto3
-
-    template_path = package(stage_name, out)
-    template = json.loads(template_path.read_text())
-    code = template_path.parent / "deployment.zip"
-    digest = hashlib.sha256(code.read_bytes()).hexdigest()[:16]
-    code_key = f"fila/{stage_name}/{digest}.zip"
-    for resource in template["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = f"s3://{bucket}/{code_key}"
-    body = json.dumps(template).encode()
-    template_key = f"fila/{stage_name}/template-{hashlib.sha256(body).hexdigest()[:16]}.json"
-    stack = f"fila-{stage_name}"
-    plan = {"stack": stack, "code": f"s3://{bucket}/{code_key}", "template": f"s3://{bucket}/{template_key}"}
-    if dry_run:
-        return plan
-    s3, cfn = boto3.client("s3"), boto3.client("cloudformation")
-    s3.upload_file(str(code), bucket, code_key)
-    s3.put_object(Bucket=bucket, Key=template_key, Body=body)
-    url = f"https://s3.{s3.meta.region_name}.amazonaws.com/{bucket}/{template_key}"  # path style for CFN
-    try:
-        cfn.describe_stacks(StackName=stack)
-        kind = "UPDATE"
-    except cfn.exceptions.ClientError:
-        kind = "CREATE"
-    change_set = cfn.create_change_set(
-        StackName=stack, ChangeSetName=f"fila-{digest}-{int(time.time())}", TemplateURL=url,
-        ChangeSetType=kind,
-        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
-        Tags=[{"Key": "project", "Value": "fila"}, {"Key": "stage", "Value": stage_name}])["Id"]
-    cfn.get_waiter("change_set_create_complete").wait(ChangeSetName=change_set, StackName=stack)
-    cfn.execute_change_set(ChangeSetName=change_set, StackName=stack)
-    cfn.get_waiter(f"stack_{kind.lower()}_complete").wait(StackName=stack)
-    outputs = cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
-    return {**plan, "change": kind.lower(), "outputs": {o["OutputKey"]: o["OutputValue"] for o in outputs}}

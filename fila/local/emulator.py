@@ -91,15 +91,16 @@ def endpoints(url: str) -> dict[str, str]:
 
 
 def start_moto(url: str, log: int | None = subprocess.DEVNULL, state: Path | None = None,
-               stop: Stoppable | None = None) -> subprocess.Popen[bytes] | None:
+               stop: Stoppable | None = None, role: str = "main") -> subprocess.Popen[bytes] | None:
     """Start the embedded emulator on ``url`` (its state kept in the folder ``state``, if given); None if
     something already listens there (used as is). A ``stop`` asked for meanwhile stops it and raises
-    StartAborted."""
+    StartAborted. ``role="all"``: every service in one process (CloudFormation and Lambda then see the
+    queues and tables they make or read, which a split emulator keeps in other processes)."""
     host, port = host_port(url)
     if listening(host, port):
         return None
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fila.local.moto_server", host, str(port),
+        [sys.executable, "-m", "fila.local.moto_server", host, str(port), "--role", role,
          *(["--state-dir", str(state)] if state else [])],
         stdout=log, stderr=log, start_new_session=True,
     )

@@ -1,0 +1,146 @@
+"""`make deploy` and `make destroy` as an operator runs them, against the embedded emulator: the infra
+stack, `chalice deploy`, the mapping settings; read back, deployed again, destroyed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from chalicelib import resources
+from fila.deploy import POLICIES
+from fila.local import emulator
+from fila.local.defaults import SECRETS
+from tests.helpers import free_port, stop
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGE = f"e2e-{uuid.uuid4().hex[:8]}"  # Chalice keeps its record per stage in .chalice/deployed/
+pytestmark = pytest.mark.xdist_group("deploy")
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    """An emulator of its own, every service in one process (CloudFormation makes the queues and tables
+    Lambda and the checks below read): what is left after a destroy is this test's alone."""
+    url = f"http://127.0.0.1:{free_port()}"
+    proc = emulator.start_moto(url, role="all")
+    assert proc is not None
+    yield url
+    stop(proc)
+    (ROOT / ".chalice" / "deployed" / f"{STAGE}.json").unlink(missing_ok=True)
+
+
+def fila(endpoint: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+    env.update(AWS_ENDPOINT_URL=endpoint, FILA_STAGE="")  # only what an operator sets
+    return subprocess.run([sys.executable, "-m", "fila.cli", *argv], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=600)
+
+
+def client(endpoint: str, service: str) -> Any:
+    return boto3.client(service, endpoint_url=endpoint)
+
+
+def ours(names: list[str]) -> list[str]:
+    return sorted(n for n in names if n == f"fila-{STAGE}" or n.startswith(f"fila-{STAGE}-"))
+
+
+def test_local_stages_are_refused(endpoint: str) -> None:
+    for stage in ("local", "local-mine"):
+        done = fila(endpoint, "deploy", "--stage", stage)
+        assert done.returncode == 2 and "public local secrets" in done.stderr
+
+
+def test_deploy_redeploy_destroy(endpoint: str) -> None:
+    missing = fila(endpoint, "deploy", "--stage", STAGE)
+    assert missing.returncode == 2 and f"/fila/{STAGE}/ADMIN_TOKEN" in missing.stderr, missing.stderr
+    assert not ours([s["StackName"] for s in client(endpoint, "cloudformation").describe_stacks()["Stacks"]])
+    ssm = client(endpoint, "ssm")
+    for name in SECRETS:
+        ssm.put_parameter(Name=f"/fila/{STAGE}/{name}", Value=f"{name.lower()}-e2e", Type="SecureString")
+
+    first = fila(endpoint, "deploy", "--stage", STAGE)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "point emitters at http" in first.stdout
+    deployed = read_back(endpoint)
+
+    again = fila(endpoint, "deploy", "--stage", STAGE)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert read_back(endpoint) == deployed  # nothing duplicated, nothing lost
+
+    gone = fila(endpoint, "destroy", "--stage", STAGE)
+    assert gone.returncode == 0, gone.stdout[-3000:] + gone.stderr[-3000:]
+    assert "kept (data)" in gone.stdout
+    left = inventory(endpoint)
+    assert left == {"functions": [], "mappings": [], "rules": [], "apis": [], "queues": [], "roles": [],
+                    "tables": ours([f"fila-{STAGE}-{t}" for t in resources.tables()]),
+                    "buckets": [f"fila-{STAGE}-documents"]}, left
+
+
+def read_back(endpoint: str) -> dict[str, Any]:
+    """Everything make deploy promises, checked; the inventory, to compare with a second deploy."""
+    lam, iam = client(endpoint, "lambda"), client(endpoint, "iam")
+    found = inventory(endpoint)
+    chalice_name = {f: f"fila-{STAGE}" if f == "api_handler" else f"fila-{STAGE}-{f}" for f in POLICIES}
+    assert found["functions"] == sorted(chalice_name.values())
+    for function, name in chalice_name.items():  # every role's actions are exactly its row of the table
+        role = lam.get_function(FunctionName=name)["Configuration"]["Role"].rsplit("/", 1)[-1]
+        policies = iam.list_role_policies(RoleName=role)["PolicyNames"]
+        actions = {a for p in policies for s in iam.get_role_policy(RoleName=role, PolicyName=p)
+                   ["PolicyDocument"]["Statement"] for a in s["Action"]}
+        expected = {a for acts, _ in POLICIES[function] for a in acts}
+        assert actions - {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"} == expected, name
+    for lane in resources.lanes().values():
+        (mapping,) = [m for m in lam.list_event_source_mappings()["EventSourceMappings"]
+                      if m["FunctionArn"].endswith(f":function:{chalice_name[lane.function]}")]
+        assert mapping["EventSourceArn"].endswith(f":fila-{STAGE}-{lane.name}")
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert mapping["BatchSize"] == lane.batch_size
+        assert mapping.get("ScalingConfig", {}).get("MaximumConcurrency") == lane.concurrency
+    events = client(endpoint, "events")
+    rules = {r["Name"]: r for r in events.list_rules()["Rules"] if r["Name"].startswith(f"fila-{STAGE}-")}
+    expressions = {name: rule["ScheduleExpression"] for name, rule in rules.items()}
+    assert sorted(expressions.values()) == ["cron(0 * * * ? *)", "rate(1 minute)"], expressions
+    for name in rules:
+        (target,) = events.list_targets_by_rule(Rule=name)["Targets"]
+        assert target["Arn"].split(":function:")[1] in chalice_name.values()
+    (api,) = found["apis"]  # Chalice names a stage's API after the app; this emulator holds only ours
+    paths = {r["path"] for r in client(endpoint, "apigateway").get_resources(restApiId=api)["items"]}
+    assert {"/webhooks/{source}", "/health", "/admin"} <= paths, paths
+    stack = client(endpoint, "cloudformation").list_stack_resources(StackName=f"fila-{STAGE}-infra")
+    kinds = {r["ResourceType"] for r in stack["StackResourceSummaries"]}
+    assert {"AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::Logs::LogGroup"} <= kinds
+    return found
+
+
+def inventory(endpoint: str) -> dict[str, list[str]]:
+    lam = client(endpoint, "lambda")
+    functions = ours([f["FunctionName"] for f in lam.list_functions()["Functions"]])
+    return {
+        "functions": functions,
+        "mappings": sorted(m["UUID"] for m in lam.list_event_source_mappings()["EventSourceMappings"]
+                           if m["FunctionArn"].rsplit(":", 1)[-1] in functions
+                           or f":fila-{STAGE}-" in m["EventSourceArn"]),
+        "rules": ours([r["Name"] for r in client(endpoint, "events").list_rules()["Rules"]]),
+        "apis": sorted(a["id"] for a in client(endpoint, "apigateway").get_rest_apis()["items"] if a["name"] == "fila"),
+        "queues": ours([u.rsplit("/", 1)[-1] for u in client(endpoint, "sqs").list_queues().get("QueueUrls", [])]),
+        "roles": ours([r["RoleName"] for r in client(endpoint, "iam").list_roles()["Roles"]]),
+        "tables": ours(client(endpoint, "dynamodb").list_tables()["TableNames"]),
+        "buckets": ours([b["Name"] for b in client(endpoint, "s3").list_buckets()["Buckets"]]),
+    }
+
+
+def test_destroying_what_was_never_deployed_removes_nothing_and_says_so(endpoint: str) -> None:
+    """What it prints parses: the result as JSON (scripts read it), then one line for people."""
+    done = fila(endpoint, "destroy", "--stage", "neverdeployed")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout[: done.stdout.rindex("}") + 1])
+    assert result["removed"] == [] and "fila-neverdeployed-events" in result["kept"]
