@@ -61,6 +61,12 @@ def deploy(stage: str) -> dict[str, Any]:
     missing = missing_secrets(stage)
     if missing:
         raise DeployError("missing SSM SecureStrings (put them first, see the README): " + ", ".join(missing))
+    orphans = kept_without_stack(stage)
+    if orphans:
+        raise DeployError(
+            f"{', '.join(orphans)} exist without stack {infra_stack(stage)} (kept by an earlier destroy); "
+            "CloudFormation cannot create them again: import them into the stack (CloudFormation console, "
+            "'Import resources into stack') or, if their data may go, delete them, then deploy again")
     stack = apply_stack(infra_stack(stage), {
         "AWSTemplateFormatVersion": "2010-09-09", "Resources": resource_template(),
         "Description": f"fila {stage}: queues, tables, bucket, alarms, logs (chalice deploy owns the rest)"})
@@ -90,6 +96,29 @@ def destroy(stage: str) -> dict[str, Any]:
         removed.append(stack)
     kept = [resource_name(key) for key in (*resources.tables(), *resources.declaration()["buckets"])]
     return {"stage": stage, "removed": removed, "kept": kept}
+
+
+def kept_without_stack(stage: str) -> list[str]:
+    """The tables and bucket a destroy kept, when the infra stack that made them is gone."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    if _stack_status(boto3.client("cloudformation"), infra_stack(stage)) is not None:
+        return []
+    ddb, s3, found = boto3.client("dynamodb"), boto3.client("s3"), []
+    for key in resources.tables():
+        try:
+            ddb.describe_table(TableName=resource_name(key))
+            found.append(resource_name(key))
+        except ClientError:
+            pass
+    for key in resources.declaration()["buckets"]:
+        try:
+            s3.head_bucket(Bucket=resource_name(key))
+            found.append(resource_name(key))
+        except ClientError:
+            pass
+    return found
 
 
 def apply_stack(name: str, template: dict[str, Any]) -> str:

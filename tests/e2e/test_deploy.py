@@ -87,6 +87,10 @@ def test_deploy_redeploy_destroy(endpoint: str) -> None:
                     "tables": ours([f"fila-{STAGE}-{t}" for t in resources.tables()]),
                     "buckets": [f"fila-{STAGE}-documents"]}, left
 
+    after = fila(endpoint, "deploy", "--stage", STAGE)  # the kept data stops a new stack: said, nothing made
+    assert after.returncode == 2 and f"fila-{STAGE}-events" in after.stderr and "import" in after.stderr
+    assert inventory(endpoint) == left
+
 
 def read_back(endpoint: str, stage: str = STAGE, stack: str = f"fila-{STAGE}-infra", routes: bool = True
               ) -> dict[str, Any]:
