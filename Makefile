@@ -26,13 +26,13 @@ browser:
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium; }
 
-# The whole suite, four test files at a time (end-to-end tests mostly wait on subprocesses: on this 2-core
-# machine four workers ran the suite in 300 s); the tests sharing a fixture's stack
+# The whole suite, three test files at a time (end-to-end tests mostly wait on subprocesses; in a fresh
+# clone on this 2-core machine three workers took 367 s, four 377 s); the tests sharing a fixture's stack
 # or emulator run in one worker (xdist_group).
 test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n 4 --dist loadgroup
+	$(BIN)/python -m pytest -n 3 --dist loadgroup
 
 # The unit tier: the job system on the in-memory store and queues, no emulator, in seconds.
 test-fast: $(STAMP)
