@@ -77,7 +77,8 @@ def _sqs_row(sqs: Any, depth: int, calls: int) -> dict[str, float]:
 
     row = {"SendMessage": _p50(lambda: sqs.send_message(QueueUrl=queue, MessageBody="y" * 200), calls),
            "GetQueueAttributes": _p50(lambda: sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"]), calls)}
-    for _ in range(3 * calls // 10 + 1):  # receipt handles for the calls below (depth stays about the same)
+    for _ in range(calls + 3 * calls // 10 + 1):  # every receive below takes 10 (at depth 0 too: an empty
+        # receive costs nothing), and the receipt handles for the calls after it
         sqs.send_message_batch(QueueUrl=queue, Entries=[{"Id": str(i), "MessageBody": "x" * 200}
                                                         for i in range(10)])
     row["ReceiveMessage (10)"] = _p50(receive, calls)
