@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 from typing import Any
@@ -185,6 +186,10 @@ def _deploy(args: argparse.Namespace) -> int:
     except DeployError as err:
         print(f"fila {args.command}: {err}", file=sys.stderr)
         return 2
+    except subprocess.CalledProcessError as err:  # chalice said why, above; run again once it is fixed
+        print(f"fila {args.command}: `{' '.join(map(str, err.cmd[-4:]))}` failed (exit {err.returncode})",
+              file=sys.stderr)
+        return 1
     print(json.dumps(result, indent=2))
     if args.command == "deploy":
         print(f"fila: stage {args.stage} is up; point emitters at {result['webhooks']}")
