@@ -127,19 +127,15 @@ def stock_moto() -> tuple[subprocess.Popen[bytes], str]:
 def drain(backlogs: tuple[int, ...]) -> list[dict[str, Any]]:
     """No-op jobs drained by the real consumer, on a fresh emulator and stage per backlog."""
     from bench.jobs import Calls, run_scenario
-    from chalicelib import aws, queues
-    from chalicelib.settings import settings
-    from fila.local.provision import provision
+    from chalicelib import aws
+    from fila.local.provision import provision, use_stage
 
     out = []
     for n in backlogs:
         url = f"http://127.0.0.1:{free_port()}"
         moto = start_moto(url)
         os.environ.update(aws_env(url))
-        os.environ["FILA_STAGE"] = f"local-drain{n}"
-        settings.cache_clear()
-        queues.forget()
-        aws.reset()
+        use_stage(f"local-drain{n}")
         try:
             provision()
             print(f"  backlog {n}: starting from depth {_depth('default')}", flush=True)
@@ -151,7 +147,7 @@ def drain(backlogs: tuple[int, ...]) -> list[dict[str, Any]]:
                         "enqueue_per_s": result["enqueue_per_s"]})
             print(f"  backlog {n}: {result['jobs_per_s']} jobs/s", flush=True)
         finally:
-            queues.forget()
+            use_stage("local")  # forget this backlog's queues and clients
             if moto is not None:
                 moto.terminate()
                 moto.wait()

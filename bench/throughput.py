@@ -34,15 +34,9 @@ BATCH, CONCURRENCY = 10, 4
 
 
 def _use(stage: str) -> None:
-    from chalicelib import aws, queues, runtime
-    from chalicelib.settings import settings
-    from fila.local.provision import provision
+    from fila.local.provision import provision, use_stage
 
-    os.environ["FILA_STAGE"] = stage
-    settings.cache_clear()
-    queues.forget()
-    runtime.forget()
-    aws.reset()
+    use_stage(stage)
     provision()
 
 

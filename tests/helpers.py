@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import uuid
 
-from chalicelib import aws, credentials, queues, runtime
-from chalicelib.settings import settings
 from fila.local.emulator import free_port
-
-
-def use_stage(stage: str) -> None:
-    """Point chalicelib at ``stage``'s resources and forget everything cached for the previous one."""
-    os.environ["FILA_STAGE"] = stage
-    settings.cache_clear()
-    queues.forget()
-    credentials.forget()
-    runtime.forget()
-    aws.reset()
+from fila.local.provision import use_stage
 
 
 def unique_stage() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import boto3
 
@@ -10,6 +11,20 @@ from chalicelib import resources
 from chalicelib.settings import resource_name
 from chalicelib.targets import sender
 from fila.infra import dlq_attributes, queue_attributes, table_definition
+
+
+def use_stage(stage: str) -> None:
+    """Point this process's chalicelib at ``stage``'s resources, forgetting what it cached for the last
+    one (settings, queue URLs, secrets, the job system, clients): tests and benches switch stages."""
+    from chalicelib import aws, credentials, queues, runtime
+    from chalicelib.settings import settings
+
+    os.environ["FILA_STAGE"] = stage
+    settings.cache_clear()
+    queues.forget()
+    credentials.forget()
+    runtime.forget()
+    aws.reset()
 
 
 def provision() -> dict[str, str]:
