@@ -38,13 +38,17 @@ class RecordsLeft(Exception):
     """Some records of the batch are to be seen again, and Lambda cannot be told which."""
 
 
-def process(system: JobSystem, record: dict[str, Any], lane: str, remaining_ms: float) -> bool:
-    """One record; True when it is done (to delete), False to see it again."""
+def _message(record: dict[str, Any]) -> Any:
+    """The record's body, parsed once per record (None if it is not JSON)."""
     try:
-        message = json.loads(record["body"])
-        kind = message.get("kind") if isinstance(message, dict) else None
-    except ValueError:
-        kind = None
+        return json.loads(record["body"])
+    except (ValueError, TypeError, KeyError):  # not JSON, or no body at all: a poison record
+        return None
+
+
+def process(system: JobSystem, record: dict[str, Any], message: Any, lane: str, remaining_ms: float) -> bool:
+    """One record (``message``: its parsed body); True when it is done (to delete), False to see it again."""
+    kind = message.get("kind") if isinstance(message, dict) else None
     attributes = record.get("attributes", {})
     if kind == "event":
         redelivered = int(attributes.get("ApproximateReceiveCount", "1")) > 1
@@ -60,12 +64,11 @@ def process(system: JobSystem, record: dict[str, Any], lane: str, remaining_ms: 
     return True
 
 
-def _subject(record: dict[str, Any]) -> str:
+def _subject(record: dict[str, Any], message: Any) -> str:
     """What a record is about (a job, an event): records about the same thing never run at once."""
     try:
-        message = json.loads(record["body"])
         return str(message.get("job_id") or f"{message['source']}#{message['event_id']}")
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError):
         return record["messageId"]
 
 
@@ -80,11 +83,11 @@ def handle_batch(system: JobSystem, lane: Lane, records: list[dict[str, Any]], c
     def remaining() -> float:
         return float(context.get_remaining_time_in_millis()) if context is not None else DEFAULT_REMAINING_MS
 
-    def run_group(group: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bool]]:
+    def run_group(group: list[tuple[dict[str, Any], Any]]) -> list[tuple[dict[str, Any], bool]]:
         out = []
-        for record in group:
+        for record, message in group:
             try:
-                done = process(system, record, lane.name, remaining())
+                done = process(system, record, message, lane.name, remaining())
             except Exception:
                 logger.exception("record failed; SQS delivers it again",
                                  extra={"message_id": record.get("messageId")})
@@ -92,9 +95,10 @@ def handle_batch(system: JobSystem, lane: Lane, records: list[dict[str, Any]], c
             out.append((record, done))
         return out
 
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[str, list[tuple[dict[str, Any], Any]]] = defaultdict(list)
     for record in records:
-        groups[_subject(record)].append(record)
+        message = _message(record)
+        groups[_subject(record, message)].append((record, message))
     outcomes: Iterable[list[tuple[dict[str, Any], bool]]]
     if len(groups) == 1 or lane.parallel <= 1:
         outcomes = [run_group(g) for g in groups.values()]
