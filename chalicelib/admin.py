@@ -8,6 +8,7 @@ own attributes.
 from __future__ import annotations
 
 import hmac
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,7 @@ from urllib.parse import unquote
 
 from chalice import Blueprint, Response
 
-from chalicelib import credentials, dispatch, operations, runtime, schedules
+from chalicelib import credentials, dispatch, operations, runtime, schedules, stats
 from chalicelib.errors import FilaError, InvalidPayload, NotFound, Unauthorized, error_response, json_response
 from chalicelib.events import status_of
 from chalicelib.jobs import Job, JobStatus
@@ -80,13 +81,56 @@ def dashboard() -> Response:
 
 @api("/queues")
 def list_queues(system: JobSystem) -> dict[str, Any]:
-    return {"queues": [queue_counts(system, name) for name in lanes()]}
+    """Each lane's counts from SQS; ``dead`` from the job records (failed and not retried: a retried
+    job's message left in the DLQ is not dead), ``dlq_messages`` what the DLQ holds."""
+    paused, dead = system.lanes.paused(lanes()), system.jobs.failed_by_lane()
+    out = []
+    for name, lane in lanes().items():
+        counts = system.queues.counts(name)
+        limit = lane.rate_limit
+        out.append({"name": name, "waiting": counts.waiting, "in_flight": counts.in_flight,
+                    "delayed": counts.delayed, "dead": dead.get(name, 0),
+                    "dlq_messages": system.queues.dlq_depth(name), "paused": name in paused,
+                    "rate_limit": {"max": limit.max, "per_seconds": limit.per_seconds} if limit else None})
+    return {"queues": out}
 
 
-def queue_counts(system: JobSystem, lane: str) -> dict[str, Any]:
-    counts = system.queues.counts(lane)
-    return {"name": lane, "waiting": counts.waiting, "in_flight": counts.in_flight, "delayed": counts.delayed,
-            "dead": system.queues.dlq_depth(lane)}
+@api("/queues/{name}/pause", methods=("POST",))
+def pause_queue(system: JobSystem, name: str) -> dict[str, Any]:
+    return operations.set_paused(system, _lane(name), True)
+
+
+@api("/queues/{name}/resume", methods=("POST",))
+def resume_queue(system: JobSystem, name: str) -> dict[str, Any]:
+    return operations.set_paused(system, _lane(name), False)
+
+
+@api("/queues/{name}/clean", methods=("POST",))
+def clean_queue(system: JobSystem, name: str) -> dict[str, Any]:
+    query = _query()
+    return operations.clean(system, _lane(name), query.get("status", ""), query.get("older_than", ""),
+                            _number(query, "limit", operations.CLEAN_PER_CALL, 1, operations.CLEAN_PER_CALL))
+
+
+@api("/queues/{name}/stats")
+def queue_stats(system: JobSystem, name: str) -> dict[str, Any]:
+    """Per minute over the last ``minutes`` (default 60): completed, failed, retried, depth, and wait
+    and run time percentiles (see chalicelib/stats.py for how they are counted)."""
+    minutes = _number(_query(), "minutes", 60, 1, 24 * 60)
+    until = time.time()
+    since = until - 60 * (minutes - 1)
+    records = system.lanes.minutes(_lane(name), since, until)
+    return {"queue": name, **stats.series(records, since, minutes)}
+
+
+def _number(query: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    try:
+        value = int(query.get(name, default))
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise InvalidPayload(f"{name} must be a whole number from {low} to {high}")
+    return value
 
 
 @api("/events/{source}/{event_id}")
@@ -153,11 +197,17 @@ def retry_failed(system: JobSystem, name: str) -> dict[str, Any]:
 
 @api("/queues/{name}/dlq")
 def peek_dlq(system: JobSystem, name: str) -> dict[str, Any]:
-    """The DLQ's messages with their reasons (peeked: they stay in the DLQ)."""
+    """The DLQ's messages with their reasons (peeked: they stay in the DLQ), each with its job's status
+    now: ``stale`` when the job has moved on (retried, replayed), so it is not dead."""
+    messages = system.queues.peek_dlq(_lane(name), 10)
+    ids = [str(m.body["job_id"]) for m in messages if m.body.get("job_id")]
+    now = {job.job_id: job.status for job in system.jobs.get_many(ids)} if ids else {}
     return {"queue": name, "messages": [
         {"message_id": m.message_id, "job_id": m.body.get("job_id"), "name": m.body.get("name"),
-         "reason": m.reason, "attempts": len(m.body.get("attempts", []))}
-        for m in system.queues.peek_dlq(_lane(name), 10)]}
+         "reason": m.reason, "attempts": len(m.body.get("attempts", [])),
+         "job_status": now.get(str(m.body.get("job_id"))),
+         "stale": bool(m.body.get("job_id")) and now.get(str(m.body.get("job_id"))) != JobStatus.FAILED}
+        for m in messages]}
 
 
 @api("/schedules")
@@ -183,7 +233,8 @@ def job_summary(job: Job) -> dict[str, Any]:
 def job_detail(job: Job) -> dict[str, Any]:
     return {**job_summary(job), "data": job.data, "options": job.options.to_dict(), "history": job.attempts,
             "parent": job.parent, "children": job.children, "updated_at": job.updated_at,
-            "finished_at": job.finished_at, "expires_at": job.expires_at}
+            "finished_at": job.finished_at, "expires_at": job.expires_at, "progress": job.percent,
+            "logs": job.logs}
 
 
 def _last_error(job: Job) -> str | None:

@@ -105,6 +105,7 @@ def handle_batch(system: JobSystem, lane: Lane, records: list[dict[str, Any]], c
     else:
         outcomes = list(_pool(lane.name, lane.parallel).map(run_group, groups.values()))
     results = [pair for outcome in outcomes for pair in outcome]
+    system.flush()  # the batch's counts, in one write per lane and minute
     failed = [record for record, done in results if not done]
     if os.environ.get("FILA_BATCH_RESPONSE") == "partial":
         return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in failed]}

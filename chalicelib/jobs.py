@@ -10,6 +10,7 @@ retries with the job's backoff until its attempts are spent.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -20,6 +21,8 @@ from chalicelib.queues import MAX_DELAY_SECONDS
 DAY = 86400
 # Above this many attempts, SQS's own maxReceiveCount (10, infra/) would move the message first.
 MAX_ATTEMPTS = 9
+MAX_LOG_LINES = 100  # a job's log lines, over all its attempts (Bull keeps them unbounded, in Redis)
+MAX_LOG_LINE = 500  # characters of one line
 __all__ = ["MAX_DELAY_SECONDS"]
 
 
@@ -96,6 +99,28 @@ class Job:
     children: list[str] = field(default_factory=list)  # ids of the jobs it chained, once completed
     follow_ups: list[tuple[str, Any, dict[str, Any]]] = field(default_factory=list, repr=False)
     store: Any = field(default=None, repr=False, compare=False)  # the store of the system running it
+    percent: int | None = None  # progress, 0-100, as its handler last reported it
+    logs: list[str] = field(default_factory=list)
+    unsent: list[str] = field(default_factory=list, repr=False, compare=False)  # lines not yet stored
+    reporter: Callable[[Job], None] | None = field(default=None, repr=False, compare=False)
+
+    def progress(self, percent: float) -> None:
+        """Report how far the handler is (0-100), like Bull's ``job.progress()``; shown on the job's page."""
+        self.percent = max(0, min(100, int(percent)))
+        self._report()
+
+    def log(self, line: str) -> None:
+        """Add a line to the job's log (kept over its attempts, up to MAX_LOG_LINES of MAX_LOG_LINE)."""
+        kept = len(self.logs) + len(self.unsent)
+        if kept < MAX_LOG_LINES - 1:
+            self.unsent.append(str(line)[:MAX_LOG_LINE])
+        elif kept == MAX_LOG_LINES - 1:
+            self.unsent.append(f"... more lines were dropped (at most {MAX_LOG_LINES} are kept)")
+        self._report()
+
+    def _report(self) -> None:
+        if self.reporter is not None:
+            self.reporter(self)
 
     def chain(self, name: str, data: Any, **options: Any) -> None:
         """Add ``name`` once this job completes, with an id derived from this one (a retried parent never

@@ -9,10 +9,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from chalicelib import worker
-from chalicelib.errors import Conflict, NotFound
+from chalicelib import clock, worker
+from chalicelib.errors import Conflict, InvalidPayload, NotFound
 from chalicelib.jobs import Job, JobStatus
 from chalicelib.system import JobSystem
+
+CLEANABLE = (JobStatus.COMPLETED, JobStatus.FAILED)
+CLEAN_PER_CALL = 500  # records one call removes (an API call stays well inside its timeout)
 
 
 def retry(system: JobSystem, job_id: str) -> Job:
@@ -39,3 +42,28 @@ def _wake_if(system: JobSystem, job_id: str, status: JobStatus, change: Callable
 def redrive(system: JobSystem, lane: str, progress: Callable[[int], None] | None = None) -> int:
     """Move every message of ``lane``'s DLQ back to it; how many were moved."""
     return system.queues.redrive(lane, progress)
+
+
+def set_paused(system: JobSystem, lane: str, paused: bool) -> dict[str, object]:
+    """Stop (or restart) consuming ``lane``: its mapping first (on AWS), then the flag everyone reads.
+    Messages stay in the queue meanwhile, and its depth keeps counting."""
+    if system.mappings is not None:
+        system.mappings.set_enabled(lane, not paused)
+    system.lanes.set_paused(lane, paused, time.time())
+    return {"name": lane, "paused": paused}
+
+
+def clean(system: JobSystem, lane: str, status: str, older_than: str, limit: int = CLEAN_PER_CALL
+          ) -> dict[str, object]:
+    """Remove the lane's ``status`` jobs that finished more than ``older_than`` seconds ago, up to
+    ``limit`` of them; ``more`` says whether to call again (the CLI does, showing progress)."""
+    if status not in CLEANABLE:
+        raise InvalidPayload(f"status must be one of {[str(s) for s in CLEANABLE]}, not {status!r}")
+    try:
+        age = int(older_than)
+    except (TypeError, ValueError):
+        age = -1
+    if age < 0:
+        raise InvalidPayload(f"older_than must be a whole number of seconds >= 0, not {older_than!r}")
+    removed, more = system.jobs.clean(lane, JobStatus(status), clock.iso(time.time() - age), limit)
+    return {"removed": removed, "more": more}

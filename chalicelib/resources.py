@@ -16,6 +16,18 @@ PATH = Path(__file__).with_name("resources.json")
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """At most ``max`` jobs of a lane start per ``per_seconds`` (Bull's ``limiter: {max, duration}``)."""
+
+    max: int
+    per_seconds: int
+
+    def __post_init__(self) -> None:
+        if self.max < 1 or self.per_seconds < 1:
+            raise ValueError(f"a rate limit needs max >= 1 and per_seconds >= 1, not {self}")
+
+
+@dataclass(frozen=True)
 class Lane:
     """A queue (with its DLQ) and the Lambda function that consumes it."""
 
@@ -29,6 +41,7 @@ class Lane:
     parallel: int  # records of one batch processed at once inside an invocation
     timeout: int  # the consumer function's timeout, seconds
     reserved_concurrency: dict[str, int] = field(default_factory=dict)  # per stage
+    rate_limit: RateLimit | None = None
 
     @property
     def function(self) -> str:
@@ -83,9 +96,13 @@ def declaration() -> dict[str, Any]:
 
 @cache
 def lanes() -> dict[str, Lane]:
-    return {name: Lane(name, spec["visibility_timeout"], spec["max_receive_count"], spec["retention_seconds"],
-                       **spec["consumer"])
-            for name, spec in declaration()["queues"].items()}
+    out = {}
+    for name, spec in declaration()["queues"].items():
+        consumer = dict(spec["consumer"])
+        limit = consumer.pop("rate_limit", None)
+        queue = (spec["visibility_timeout"], spec["max_receive_count"], spec["retention_seconds"])
+        out[name] = Lane(name, *queue, **consumer, rate_limit=RateLimit(**limit) if limit else None)
+    return out
 
 
 @cache

@@ -19,9 +19,12 @@ def system() -> JobSystem:
 @cache
 def _default() -> JobSystem:
     from chalicelib.handlers import HANDLERS
+    from chalicelib.mappings import LambdaMappings
     from chalicelib.metrics import JobMetrics
+    from chalicelib.stats import LaneStats
 
-    return JobSystem(HANDLERS, store=DynamoStore(), queues=SqsQueues(), hooks=[JobMetrics()])
+    return JobSystem(HANDLERS, store=DynamoStore(), queues=SqsQueues(), hooks=[JobMetrics(), LaneStats],
+                     mappings=LambdaMappings())
 
 
 def use(chosen: JobSystem | None) -> None:

@@ -1,4 +1,5 @@
-"""Recovery sweep (every minute): enqueue events that were stored but never queued.
+"""Recovery sweep (every minute): enqueue events that were stored but never queued (and sample each
+lane's depth for its chart).
 
 The ack path answers 200 once the event is stored, even if the send after it failed. The sweep
 claims each such event with a conditional write before sending, so two sweeps never both send it;
@@ -16,6 +17,7 @@ from chalicelib import clock, runtime
 from chalicelib.dispatch import event_message
 from chalicelib.logs import logger
 from chalicelib.settings import settings
+from chalicelib.stats import sample_depths
 from chalicelib.system import JobSystem
 
 blueprint = Blueprint(__name__)
@@ -50,5 +52,8 @@ EVERY_MINUTE = Rate(1, unit=Rate.MINUTES)
 
 
 @blueprint.schedule(EVERY_MINUTE, name="recovery_sweep")
-def recovery_sweep(event: Any) -> dict[str, int]:
-    return {"enqueued": sweep()}
+def recovery_sweep(event: Any) -> dict[str, Any]:
+    """The sweep, and each lane's depth for its chart (it runs every minute anyway)."""
+    system = runtime.system()
+    enqueued = sweep(system)
+    return {"enqueued": enqueued, "depths": sample_depths(system.queues, system.lanes)}

@@ -24,10 +24,13 @@ from chalicelib import clock
 from chalicelib.backoff import Backoff
 from chalicelib.jobs import Job, JobStatus, Options, wake_message
 from chalicelib.logs import logger
+from chalicelib.mappings import Mappings
 from chalicelib.queues import MAX_DELAY_SECONDS, Queues
+from chalicelib.resources import RateLimit, lanes
 from chalicelib.store import Store
 from chalicelib.store.events import Bodies, EventRecords
 from chalicelib.store.jobs import JobRecords
+from chalicelib.store.lanes import LaneRecords
 
 
 @dataclass(frozen=True)
@@ -64,14 +67,25 @@ class Hook:
 
     def restarted(self, job: Job) -> None: ...
 
+    def flush(self) -> None:
+        """The end of a batch: write what was kept in memory (counts, say)."""
+
 
 class JobSystem:
     def __init__(self, handlers: Iterable[Handler], *, store: Store, queues: Queues,
-                 hooks: Iterable[Hook] = (), bodies: Bodies | None = None) -> None:
+                 hooks: Iterable[Hook | Callable[[LaneRecords], Hook]] = (), bodies: Bodies | None = None,
+                 mappings: Mappings | None = None, limits: dict[str, RateLimit] | None = None) -> None:
+        """``hooks``: hooks, or what builds one from the lane records (the charts' counts);
+        ``mappings``: what pauses a lane's consumer on AWS (None: the pause flag alone);
+        ``limits``: each lane's rate limit (default: as declared in resources.json)."""
         self.handlers = {h.name: h for h in handlers}
-        self.store, self.queues, self.hooks = store, queues, list(hooks)
+        self.store, self.queues, self.mappings = store, queues, mappings
         self.jobs = JobRecords(store)
         self.events = EventRecords(store, bodies)
+        self.lanes = LaneRecords(store)
+        self.hooks = [h if isinstance(h, Hook) else h(self.lanes) for h in hooks]
+        self.limits = limits if limits is not None else \
+            {name: lane.rate_limit for name, lane in lanes().items() if lane.rate_limit}
 
     def emit(self, moment: str, job: Job, *args: Any) -> None:
         for hook in self.hooks:
@@ -80,6 +94,14 @@ class JobSystem:
             except Exception:
                 logger.exception("hook failed", extra={"hook": type(hook).__name__, "moment": moment,
                                                        "job_id": job.job_id})
+
+    def flush(self) -> None:
+        """Tell every hook a batch ended (each one isolated, like ``emit``)."""
+        for hook in self.hooks:
+            try:
+                hook.flush()
+            except Exception:
+                logger.exception("hook flush failed", extra={"hook": type(hook).__name__})
 
     def new_job(self, name: str, data: Any, *, job_id: str | None = None, attempts: int | None = None,
                 backoff: Backoff | None = None, priority: str | None = None, delay: int | None = None,

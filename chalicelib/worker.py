@@ -17,6 +17,7 @@ and a second write per job for what the claim and the completion write already g
 
 from __future__ import annotations
 
+import math
 import time
 import traceback
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from chalicelib.system import JobSystem
 
 LOCK_MARGIN_SECONDS = 5
 TRACE_LINES = 12
+REPORT_EVERY = 1.0  # seconds
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ def run(system: JobSystem, delivery: Delivery, remaining_ms: float, now: float |
     not_before = float(body.get("not_before", 0))
     if not_before > now:
         return later(system, delivery, not_before - now, now, until=not_before)
+    limit = system.limits.get(delivery.lane)
+    if limit is not None and (wait := system.lanes.take(delivery.lane, limit, now)) > 0:
+        return over_limit(system, delivery, wait, now)
     if body.get("redrive"):  # back from the DLQ: its attempts start over
         restart(system, job_id, now)
     job = system.jobs.claim(job_id, now + remaining_ms / 1000 + LOCK_MARGIN_SECONDS, now)
@@ -60,6 +65,7 @@ def run(system: JobSystem, delivery: Delivery, remaining_ms: float, now: float |
         return True
     system.emit("claimed", job)
     job.store = system.store  # for handlers that keep records of their own (contacts)
+    job.reporter = Reporter(system, now)
     spec = system.handlers.get(job.name)
     try:
         if spec is None:
@@ -89,6 +95,33 @@ def run(system: JobSystem, delivery: Delivery, remaining_ms: float, now: float |
     system.wake_all(children)  # if this fails, the message comes back and _unclaimable wakes them
     logger.info("job completed", extra=log)
     system.emit("completed", job)
+    return True
+
+
+class Reporter:
+    """Stores a running job's progress and log lines: with its settle (no write of their own) unless the
+    handler has run for REPORT_EVERY seconds, then at most once per REPORT_EVERY while it runs."""
+
+    def __init__(self, system: JobSystem, claimed_at: float) -> None:
+        self.system, self.last = system, claimed_at
+
+    def __call__(self, job: Job) -> None:
+        now = time.time()
+        if now - self.last < REPORT_EVERY:
+            return
+        self.last = now
+        lines = list(job.unsent)
+        if self.system.jobs.report(job, job.percent, lines):
+            job.logs += lines
+            del job.unsent[:len(lines)]
+
+
+def over_limit(system: JobSystem, delivery: Delivery, wait: float, now: float) -> bool:
+    """A job over its lane's rate limit waits, without spending an attempt: a new message that comes back
+    when its turn is due (a changed visibility would count a receive toward the DLQ)."""
+    seconds = math.ceil(wait)
+    body = {**delivery.body, "not_before": now + wait} if seconds > MAX_DELAY_SECONDS else delivery.body
+    system.queues.send(delivery.lane, body, delay=min(seconds, MAX_DELAY_SECONDS))
     return True
 
 

@@ -152,14 +152,52 @@ def _dlq_redrive(args: argparse.Namespace) -> int:
 
     admin = _admin(args)
 
-    def dead() -> int:
-        return int(next(q["dead"] for q in admin.call("GET", "/queues")["queues"] if q["name"] == args.queue))
+    def dead() -> int:  # what the DLQ holds (``dead`` counts only failed jobs)
+        return int(next(q["dlq_messages"] for q in admin.call("GET", "/queues")["queues"]
+                        if q["name"] == args.queue))
 
     total = dead()
     moved = while_running(lambda: admin.call("POST", f"/queues/{args.queue}/redrive")["moved"],
                           lambda: progress(total - dead(), total, f"redriving {args.queue}"))
     progress(total, total, f"redriving {args.queue}")
     print(f"moved {moved} message(s) back to {args.queue}")
+    return 0
+
+
+def _queue_pause(args: argparse.Namespace) -> int:
+    answer = _admin(args).call("POST", f"/queues/{quote(args.queue, safe='')}/{args.action}")
+    print(f"{answer['name']}: {'paused' if answer['paused'] else 'consuming'}")
+    return 0
+
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration(text: str) -> int:
+    """Seconds from ``90``, ``45s``, ``30m``, ``12h``, ``7d`` or ``2w``."""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in DURATION_UNITS else (text, "s")
+    try:
+        seconds = int(number) * DURATION_UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 90, 30m, 12h, 7d)") from None
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (it must not be negative)")
+    return seconds
+
+
+def _queue_clean(args: argparse.Namespace) -> int:
+    """Calls the API until nothing is left (each call removes a bounded number), showing the count."""
+    admin, removed = _admin(args), 0
+    while True:
+        answer = admin.call("POST", f"/queues/{quote(args.queue, safe='')}/clean", status=args.status,
+                            older_than=args.older_than)
+        removed += int(answer["removed"])
+        sys.stderr.write(f"\rcleaning {args.queue}: {removed} {args.status} job(s) removed")
+        sys.stderr.flush()
+        if not answer.get("more"):
+            break
+    sys.stderr.write("\n")
+    print(json.dumps({"removed": removed}))
     return 0
 
 
@@ -198,6 +236,44 @@ def _deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _admin_commands(commands: Any) -> None:
+    """The commands that call the admin API."""
+    def admin_command(parent: Any, name: str, func: Any, help: str) -> argparse.ArgumentParser:
+        command: argparse.ArgumentParser = parent.add_parser(name, help=help)
+        command.add_argument("--url", help="fila's base URL (default $FILA_URL or the local API)")
+        command.add_argument("--token", help="admin token (default $ADMIN_TOKEN or the local one)")
+        command.set_defaults(func=func)
+        return command
+
+    events = commands.add_parser("events", help="stored events").add_subparsers(dest="action", required=True)
+    show = admin_command(events, "show", _events_show, "one event with its jobs")
+    show.add_argument("source")
+    show.add_argument("event_id")
+
+    jobs = commands.add_parser("jobs", help="jobs").add_subparsers(dest="action", required=True)
+    listing = admin_command(jobs, "list", _jobs_list, "newest jobs first")
+    listing.add_argument("--status", choices=["waiting", "delayed", "active", "completed", "failed"])
+    listing.add_argument("--queue")
+    listing.add_argument("--limit", type=int, default=50)
+    admin_command(jobs, "show", _jobs_show, "one job: data, options, attempts, result").add_argument("job_id")
+    admin_command(jobs, "retry", _jobs_retry, "queue a failed job again").add_argument("job_id")
+
+    dlq = commands.add_parser("dlq", help="dead-letter queues").add_subparsers(dest="action", required=True)
+    admin_command(dlq, "list", _dlq_list, "DLQ messages with their reasons").add_argument("queue", nargs="?")
+    admin_command(dlq, "redrive", _dlq_redrive, "move a DLQ's messages back").add_argument("queue")
+
+    schedule = commands.add_parser("schedule", help="schedules").add_subparsers(dest="action", required=True)
+    admin_command(schedule, "run", _schedule_run, "run a schedule now").add_argument("name")
+
+    lane = commands.add_parser("queue", help="lanes").add_subparsers(dest="action", required=True)
+    admin_command(lane, "pause", _queue_pause, "stop consuming a lane (nothing lost)").add_argument("queue")
+    admin_command(lane, "resume", _queue_pause, "consume a paused lane again").add_argument("queue")
+    clean = admin_command(lane, "clean", _queue_clean, "remove old completed or failed jobs")
+    clean.add_argument("queue")
+    clean.add_argument("--status", required=True, choices=["completed", "failed"])
+    clean.add_argument("--older-than", required=True, type=duration, help="age: 90, 30m, 12h, 7d, 2w")
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("FILA_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -226,32 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     send.add_argument("--url", default=None, help="API base URL (default $FILA_URL or http://127.0.0.1:$PORT)")
     send.set_defaults(func=_send)
 
-    def admin_command(parent: Any, name: str, func: Any, help: str) -> argparse.ArgumentParser:
-        command: argparse.ArgumentParser = parent.add_parser(name, help=help)
-        command.add_argument("--url", help="fila's base URL (default $FILA_URL or the local API)")
-        command.add_argument("--token", help="admin token (default $ADMIN_TOKEN or the local one)")
-        command.set_defaults(func=func)
-        return command
-
-    events = commands.add_parser("events", help="stored events").add_subparsers(dest="action", required=True)
-    show = admin_command(events, "show", _events_show, "one event with its jobs")
-    show.add_argument("source")
-    show.add_argument("event_id")
-
-    jobs = commands.add_parser("jobs", help="jobs").add_subparsers(dest="action", required=True)
-    listing = admin_command(jobs, "list", _jobs_list, "newest jobs first")
-    listing.add_argument("--status", choices=["waiting", "delayed", "active", "completed", "failed"])
-    listing.add_argument("--queue")
-    listing.add_argument("--limit", type=int, default=50)
-    admin_command(jobs, "show", _jobs_show, "one job: data, options, attempts, result").add_argument("job_id")
-    admin_command(jobs, "retry", _jobs_retry, "queue a failed job again").add_argument("job_id")
-
-    dlq = commands.add_parser("dlq", help="dead-letter queues").add_subparsers(dest="action", required=True)
-    admin_command(dlq, "list", _dlq_list, "DLQ messages with their reasons").add_argument("queue", nargs="?")
-    admin_command(dlq, "redrive", _dlq_redrive, "move a DLQ's messages back").add_argument("queue")
-
-    schedule = commands.add_parser("schedule", help="schedules").add_subparsers(dest="action", required=True)
-    admin_command(schedule, "run", _schedule_run, "run a schedule now").add_argument("name")
+    _admin_commands(commands)
 
     pkg = commands.add_parser("package", help="chalice package merged with infra/ (SAM template + zip)")
     pkg.add_argument("--stage", default="dev")

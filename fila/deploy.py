@@ -75,7 +75,7 @@ def resource_template(spec: dict[str, Any] | None = None) -> dict[str, Any]:
 TABLES = tuple(resources.tables())
 CONSUMER_POLICY = [
     (["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-      "dynamodb:Query"], ("table", "events", "jobs", "contacts")),
+      "dynamodb:Query"], ("table", "events", "jobs", "contacts", "lanes")),
     # the event source mapping's own calls (Receive, Delete, GetQueueAttributes) use the function's role
     (["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility",
       "sqs:SendMessage", "sqs:GetQueueUrl"], ("queues",)),
@@ -91,11 +91,16 @@ POLICIES: dict[str, list[tuple[list[str], tuple[str, ...]]]] = {
           "sqs:DeleteMessage"], ("queues",)),
         (["s3:PutObject", "s3:GetObject"], ("object", "payloads/*")),
         (["ssm:GetParameter"], ("parameter",)),
+        (["dynamodb:DeleteItem"], ("table", "jobs")),  # clean
+        # pause/resume: IAM grants ListEventSourceMappings only on "*" (it has no resource type)
+        (["lambda:ListEventSourceMappings"], ("any",)),
+        (["lambda:UpdateEventSourceMapping"], ("consumer-mappings",)),
     ],
     **{lane.function: CONSUMER_POLICY for lane in resources.lanes().values()},
     "recovery_sweep": [
         (["dynamodb:Query", "dynamodb:UpdateItem"], ("table", "events")),
-        (["sqs:SendMessage", "sqs:GetQueueUrl"], ("queues",)),
+        (["dynamodb:UpdateItem"], ("table", "lanes")),  # each lane's depth, for its chart
+        (["sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"], ("queues",)),
     ],
     "sync_crm": [
         (["dynamodb:Query"], ("table", "contacts")),
@@ -122,9 +127,21 @@ def _arns(target: tuple[str, ...], spec: dict[str, Any]) -> list[Any]:
         return [{"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{resource_name('documents')}/{keys[0]}"}]
     if kind == "parameter":
         return [{"Fn::Sub": regional("ssm") + f"parameter/fila/{stage()}/*"}]
+    if kind == "any":
+        return ["*"]
+    if kind == "consumer-mappings":  # their UUIDs are Lambda's; the condition names whose they are
+        return [{"Fn::Sub": regional("lambda") + "event-source-mapping:*"}]
     if kind == "ses-identity":  # the sender's identity is configuration (EMAIL_FROM), not a resource here
         return [{"Fn::Sub": regional("ses") + "identity/*"}]
     raise ValueError(f"unknown policy target {target}")
+
+
+def _condition(target: tuple[str, ...]) -> dict[str, Any]:
+    if target[0] != "consumer-mappings":
+        return {}
+    consumers = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:" + \
+        resource_name("consume_") + "*"
+    return {"Condition": {"ArnLike": {"lambda:FunctionArn": {"Fn::Sub": consumers}}}}
 
 
 def policy_document(function: str, spec: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -133,7 +150,8 @@ def policy_document(function: str, spec: dict[str, Any] | None = None) -> dict[s
     logs = [{"Fn::Sub": group + function_name(function) + tail} for tail in ("", ":*")]  # its own group only
     statements = [{"Sid": "Logs", "Effect": "Allow", "Resource": logs,
                    "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]}]
-    statements += [{"Sid": f"S{i}", "Effect": "Allow", "Action": actions, "Resource": _arns(target, spec)}
+    statements += [{"Sid": f"S{i}", "Effect": "Allow", "Action": actions, "Resource": _arns(target, spec),
+                    **_condition(target)}
                    for i, (actions, target) in enumerate(POLICIES[function])]
     return {"Version": "2012-10-17", "Statement": statements}
 

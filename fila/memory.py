@@ -134,6 +134,24 @@ class MemoryStore:
             return [copy.deepcopy(t[2]) for t in page], next_cursor
 
 
+    def count(self, query: Query, by: str) -> dict[str, int]:
+        with self.lock:
+            records, _ = self.query(query, len(self.tables[query.table]) + 1)
+            counts: dict[str, int] = {}
+            for record in records:
+                if by in record:
+                    counts[str(record[by])] = counts.get(str(record[by]), 0) + 1
+            return counts
+
+    def delete(self, table: str, key: Record, expect: Expect | None = None) -> None:
+        with self.lock:
+            self._count("delete")
+            current = self.tables[table].get(self._key(table, key))
+            if expect is not None and not holds(expect, current):
+                raise ConditionFailed(f"{table} {key}")
+            self.tables[table].pop(self._key(table, key), None)
+
+
 def _partition_of(index: resources.Index) -> Callable[[Record], Any]:
     """The value a record files under in ``index`` (unsharded: the store shards, not the semantics)."""
     if index.of is not None:

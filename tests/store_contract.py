@@ -295,3 +295,39 @@ def test_an_item_created_by_an_update_is_in_its_indexes(store: Store) -> None:
     page, _ = store.query(Query("contacts", "by_change", "contacts", after="2026-11-30T09:00:00.000Z",
                                 until="2026-11-30T11:00:00.000Z"), 10)
     assert [r["email"] for r in page] == ["a@example.com"]
+
+
+def test_count_groups_what_a_query_finds(store: Store) -> None:
+    _seed_jobs(store, 25)
+    counts = store.count(Query("jobs", "by_status", "failed"), by="queue")
+    assert counts == {"high": 4, "default": 4}
+    assert store.count(Query("jobs", "by_status", "failed", where=Expect(equal={"queue": "high"})), "queue") == \
+        {"high": 4}
+    assert store.count(Query("jobs", "by_status", "nothing"), by="queue") == {}
+
+
+def test_a_delete_is_conditional(store: Store) -> None:
+    key = {"job_id": "d"}
+    store.write([Write("jobs", key, record={**key, "status": "completed"})])
+    with pytest.raises(ConditionFailed):
+        store.delete("jobs", key, Expect(equal={"status": "failed"}))
+    assert store.get("jobs", key) is not None
+    store.delete("jobs", key, Expect(equal={"status": "completed"}))
+    assert store.get("jobs", key) is None
+    store.delete("jobs", key)  # already gone: nothing to do
+
+
+def test_lane_records(store: Store) -> None:
+    from chalicelib.resources import RateLimit
+    from chalicelib.store.lanes import LaneRecords, minute_slot
+
+    lanes, now = LaneRecords(store), 1_764_556_500.0  # 2025-12-01T02:35:00Z
+    assert [lanes.take("email", RateLimit(2, 1), now) for _ in range(3)] == [0, 0, 1.0]
+    lanes.set_paused("email", True, now)
+    assert lanes.paused(["email", "high"]) == {"email"}
+    for minute in range(5):
+        lanes.add_minute("high", minute_slot(now + 60 * minute), {"completed": minute, "r3": 1})
+    lanes.add_minute("high", minute_slot(now + 120), {"completed": 10})
+    lanes.set_depth("high", now + 120, 7)
+    found = lanes.minutes("high", now + 60, now + 180)
+    assert [(r["completed"], r.get("depth")) for r in found] == [(1, None), (12, 7), (3, None)]

@@ -1,6 +1,6 @@
 """The storage seam: a few primitives over tables of plain records, with fila's policy above them.
 
-As in Powertools' idempotency persistence layer, a store only gets, writes, updates and queries; what
+As in Powertools' idempotency persistence layer, a store only gets, writes, updates, deletes and queries; what
 a claim, a settle or a dispatch means lives above, in ``store.events`` and ``store.jobs``, once for
 every store. ``DynamoStore`` (``store.dynamodb``) is the one that ships; an in-memory store with the same
 semantics (``fila.memory``) runs the unit tests, and one contract suite (tests/store_contract.py)
@@ -28,8 +28,8 @@ class Expect:
     exists: bool | None = None  # True: the record exists; False: it does not
     equal: Mapping[str, Any] = field(default_factory=dict)
     one_of: Mapping[str, Sequence[Any]] = field(default_factory=dict)
-    below: Mapping[str, float] = field(default_factory=dict)  # attribute < value
-    above: Mapping[str, float] = field(default_factory=dict)  # attribute > value
+    below: Mapping[str, float | str] = field(default_factory=dict)  # attribute < value
+    above: Mapping[str, float | str] = field(default_factory=dict)  # attribute > value
     missing: Sequence[str] = ()  # attributes that must not be set
     any_of: Sequence[Expect] = ()
 
@@ -90,6 +90,12 @@ class Store(Protocol):
 
     def query(self, query: Query, limit: int, cursor: str | None = None) -> tuple[list[Record], str | None]:
         """Up to ``limit`` records and an opaque cursor for the next page (None: no more)."""
+
+    def count(self, query: Query, by: str) -> dict[str, int]:
+        """How many records the query finds, by their value of ``by`` (reading only that attribute)."""
+
+    def delete(self, table: str, key: Record, expect: Expect | None = None) -> None:
+        """Remove the record; ConditionFailed (nothing removed) if ``expect`` does not hold."""
 
 
 def absent_or_above(attribute: str, value: float) -> Expect:

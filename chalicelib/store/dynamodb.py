@@ -99,6 +99,14 @@ class _Expression:
         return " ".join(part for part in (("SET " + ", ".join(sets)) if sets else "",
                                           ("REMOVE " + ", ".join(removes)) if removes else "") if part)
 
+    @staticmethod
+    def add_name(request: dict[str, Any], attribute: str) -> str:
+        """A placeholder for ``attribute`` added to a request that is already built."""
+        names = request.setdefault("ExpressionAttributeNames", {})
+        placeholder = f"#p{len(names)}"
+        names[placeholder] = attribute
+        return placeholder
+
     def request(self) -> dict[str, Any]:
         return {**({"ExpressionAttributeNames": self.names} if self.names else {}),
                 **({"ExpressionAttributeValues": self.values} if self.values else {})}
@@ -219,6 +227,36 @@ class DynamoStore:
         records = [self._public(query.table, r) for _, _, _, r, _ in taken]
         return records, None if all(v == "done" for v in state.values()) else _encode_cursor(state)
 
+    def count(self, query: Query, by: str) -> dict[str, int]:
+        table = self._table(query.table)
+        index = table.indexes[query.index] if query.index else None
+        counts: dict[str, int] = {}
+        for partition in index.partitions(query.value) if index else [query.value]:
+            request = self._query_request(query, index, partition)
+            request["ProjectionExpression"] = _Expression.add_name(request, by)
+            while True:
+                answer = aws.client("dynamodb").query(**request)
+                for item in answer.get("Items", []):
+                    if by in item:
+                        value = str(decode({by: item[by]})[by])
+                        counts[value] = counts.get(value, 0) + 1
+                if not answer.get("LastEvaluatedKey"):
+                    break
+                request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return counts
+
+    def delete(self, table: str, key: Record, expect: Expect | None = None) -> None:
+        expression = _Expression()
+        condition = expression.condition(expect or Expect(), self._table(table).key[0][0])
+        try:
+            aws.client("dynamodb").delete_item(TableName=resource_name(table), Key=encode(key),
+                                               **({"ConditionExpression": condition} if condition else {}),
+                                               **expression.request())
+        except ClientError as err:
+            if _is(err, "ConditionalCheckFailedException"):
+                raise ConditionFailed(f"{table} {self._key_text(table, key)}") from None
+            raise
+
     def _resume_key(self, table: resources.Table, index: resources.Index | None, record: Record) -> Record:
         names = [n for n, _ in table.key] + ([n for n, _ in index.keys] if index else [])
         return {n: record[n] for n in names}
@@ -227,19 +265,9 @@ class DynamoStore:
                limit: int) -> Iterator[tuple[Record, bool]]:
         """Up to ``limit`` matching records of one partition after ``start``, each with whether more may
         follow the last of them."""
-        expression = _Expression()
-        table = self._table(query.table)
-        keys = index.keys if index else table.key
-        condition = f"{expression.name(keys[0][0])} = {expression.value(partition)}" + \
-            self._sort_condition(query, expression, keys)
-        request: dict[str, Any] = {"TableName": resource_name(query.table), "Limit": limit,
-                                   "KeyConditionExpression": condition,
-                                   "ScanIndexForward": not query.newest_first}
-        if index:
-            request["IndexName"] = index.name
-        if query.where is not None and (where := expression.condition(query.where, table.key[0][0])):
-            request["FilterExpression"] = where
-        request.update(expression.request())
+        keys = index.keys if index else self._table(query.table).key
+        request = self._query_request(query, index, partition)
+        request["Limit"] = limit
         if start:
             request["ExclusiveStartKey"] = encode(start)
         found: list[Record] = []
@@ -256,6 +284,22 @@ class DynamoStore:
         for n, record in enumerate(found):
             yield record, n < len(found) - 1 or bool(last) or len(found) == limit
 
+
+    def _query_request(self, query: Query, index: resources.Index | None, partition: str) -> dict[str, Any]:
+        expression = _Expression()
+        table = self._table(query.table)
+        keys = index.keys if index else table.key
+        condition = f"{expression.name(keys[0][0])} = {expression.value(partition)}" + \
+            self._sort_condition(query, expression, keys)
+        request: dict[str, Any] = {"TableName": resource_name(query.table),
+                                   "KeyConditionExpression": condition,
+                                   "ScanIndexForward": not query.newest_first}
+        if index:
+            request["IndexName"] = index.name
+        if query.where is not None and (where := expression.condition(query.where, table.key[0][0])):
+            request["FilterExpression"] = where
+        request.update(expression.request())
+        return request
 
     @staticmethod
     def _sort_condition(query: Query, expression: _Expression, keys: tuple[tuple[str, str], ...]) -> str:

@@ -4,7 +4,7 @@
   has lapsed (it died) becomes ``active`` under this worker's lock, one attempt more;
 - settle: the attempt this worker claimed ends (``completed``, ``delayed`` until its retry, ``failed``),
   together with the creation of the jobs it chains, all or nothing;
-- reset (retry, redrive) and promote, for operators.
+- reset (retry, redrive), promote and clean, for operators; progress and log lines, for handlers.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ def from_record(r: Record) -> Job:
                parent=r.get("parent"), created_at=r["created_at"],
                updated_at=r.get("updated_at") or r["created_at"], finished_at=r.get("finished_at"),
                expires_at=r.get("expires_at"), lock_until=r.get("lock_until"), due_at=r.get("due_at"),
-               children=list(r.get("children", [])))
+               children=list(r.get("children", [])), percent=r.get("progress"),
+               logs=list(r.get("logs", [])))
 
 
 def new_job_write(job: Job) -> Write:
@@ -97,6 +98,10 @@ class JobRecords:
         append: dict[str, list[Any]] = {}
         if attempt is not None:
             append["attempts"] = [json.dumps(attempt)]
+        if job.unsent:  # what its handler reported since the last write
+            append["logs"] = list(job.unsent)
+        if job.percent is not None:
+            put["progress"] = job.percent
         if status.finished:
             put.update(finished_at=clock.iso(now), expires_at=int(now + (keep or 0)))
         if children:
@@ -131,6 +136,36 @@ class JobRecords:
         except ConditionFailed:
             return False
         return True
+
+    def report(self, job: Job, progress: int | None, lines: Sequence[str]) -> bool:
+        """A running job's progress and new log lines, while this worker's claim holds; False if not."""
+        put: dict[str, Any] = {} if progress is None else {"progress": progress}
+        change = Change(put=put, append={"logs": list(lines)} if lines else {})
+        return self._change(job.job_id, change, Expect(equal={"status": JobStatus.ACTIVE,
+                                                              "attempts_made": job.attempts_made}))
+
+    def failed_by_lane(self, now: float | None = None) -> dict[str, int]:
+        """How many jobs are failed, by lane: what is really dead, whatever a retried job left in a DLQ."""
+        live = absent_or_above("expires_at", clock.now() if now is None else now)
+        return self.store.count(Query(TABLE, "by_status", JobStatus.FAILED, where=live), by="queue")
+
+    def clean(self, queue: str, status: JobStatus, finished_before: str, limit: int) -> tuple[int, bool]:
+        """Remove up to ``limit`` of the lane's jobs that became ``status`` before ``finished_before``
+        (ISO); how many were removed, and whether more may be left. A job that moved on meanwhile stays."""
+        where = Expect(equal={"queue": queue}, below={"finished_at": finished_before})
+        query = Query(TABLE, "by_status", str(status), before=finished_before, where=where)
+        removed, cursor = 0, None
+        while removed < limit:
+            page, cursor = self.store.query(query, min(100, limit - removed), cursor)
+            for record in page:
+                try:
+                    self.store.delete(TABLE, {"job_id": record["job_id"]}, Expect(equal={"status": status}))
+                    removed += 1
+                except ConditionFailed:
+                    pass
+            if cursor is None:
+                return removed, False
+        return removed, True
 
     def page(self, *, status: str | None = None, queue: str | None = None, limit: int = 50,
              cursor: str | None = None, now: float | None = None) -> tuple[list[Job], str | None]:

@@ -84,6 +84,7 @@ class SqsEventSource:
         self.wait_seconds = wait_seconds
         self.timeout_seconds = timeout_seconds
         self.yield_to = yield_to  # priority: skip a poll while a higher lane has work
+        self.paused: Callable[[], bool] | None = None  # an operator paused the lane: poll nothing
         self.partial = partial_batch_responses
         self.sqs = boto3.client("sqs")
         self.region = self.sqs.meta.region_name
@@ -118,7 +119,7 @@ class SqsEventSource:
             if not self.free.acquire(timeout=0.2):
                 continue
             try:
-                if self.yield_to is not None and self.yield_to():
+                if self._holding():
                     self.free.release()
                     self.stopping.wait(0.05)
                     continue
@@ -134,6 +135,10 @@ class SqsEventSource:
             self.free.release()
             if messages:  # received as we stop: give them back now, not after their visibility timeout
                 self.release(messages)
+
+    def _holding(self) -> bool:
+        """Paused by an operator, or giving way to a higher lane: poll nothing now."""
+        return (self.paused is not None and self.paused()) or (self.yield_to is not None and self.yield_to())
 
     def _invoker(self) -> None:
         while (messages := self.batches.get()) is not None:

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
+from collections.abc import Callable
 
 import boto3
 from chalice.app import ScheduledEventConfig, SQSEventConfig
 
 from chalicelib import resources
 from chalicelib.settings import resource_name
+from chalicelib.store.dynamodb import DynamoStore
+from chalicelib.store.lanes import LaneRecords
 from fila.local.chalice_app import LoadedApp
 from fila.local.event_sources import SqsEventSource
 from fila.local.scheduler import Scheduler
 from fila.local.ttl import Reaper
+
+log = logging.getLogger("fila.local.workers")
 
 
 class LaneBusy:
@@ -37,6 +44,31 @@ class LaneBusy:
                 QueueUrl=self.higher.queue_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
             self.visible, self.checked = int(attributes["ApproximateNumberOfMessages"]) > 0, now
         return self.visible
+
+
+class Paused:
+    """Whether an operator paused a lane (``fila queue pause``): the flag in the lanes table, read for
+    every lane at once at most every ``every`` seconds. On AWS the lane's event source mapping is
+    disabled instead; locally the poller is what stops."""
+
+    def __init__(self, lanes: list[str], every: float = 1.0) -> None:
+        self.lanes, self.every = lanes, every
+        self.records = LaneRecords(DynamoStore())
+        self.checked, self.found = 0.0, set[str]()
+        self.lock = threading.Lock()
+
+    def of(self, lane: str) -> Callable[[], bool]:
+        return lambda: lane in self.now()
+
+    def now(self) -> set[str]:
+        with self.lock:
+            if time.monotonic() - self.checked >= self.every:
+                try:
+                    self.found = self.records.paused(self.lanes)
+                except Exception:  # the emulator busy or restarting: keep what was known
+                    log.warning("could not read which lanes are paused", exc_info=True)
+                self.checked = time.monotonic()
+            return self.found
 
 
 def give_way(sources: dict[str, SqsEventSource]) -> None:
@@ -78,6 +110,9 @@ class Workers:
                 text = expression if isinstance(expression, str) else expression.to_string()
                 self.scheduler.add(config.name, text, handler)
         give_way(self.sources)
+        paused = Paused(list(self.sources))
+        for lane, source in self.sources.items():
+            source.paused = paused.of(lane)
         self.reaper = Reaper({resource_name(t.name): t.ttl for t in resources.tables().values() if t.ttl})
 
     def start(self) -> None:

@@ -51,7 +51,10 @@ def work(system: JobSystem, job: Job) -> None:
                                      {"Authorization": "Basic fila-local-admin"}, {"Authorization": "Bearer "}])
 def test_the_api_needs_the_bearer_token(client: Client, headers: dict[str, str]) -> None:
     for method, path in (("GET", "/admin/api/queues"), ("GET", "/admin/api/jobs"), ("POST", "/admin/api/jobs/x/retry"),
-                         ("POST", "/admin/api/queues/default/redrive"), ("POST", "/admin/api/schedules/sync-crm/run")):
+                         ("POST", "/admin/api/queues/default/redrive"), ("POST", "/admin/api/schedules/sync-crm/run"),
+                         ("POST", "/admin/api/queues/email/pause"), ("POST", "/admin/api/queues/email/resume"),
+                         ("POST", "/admin/api/queues/default/clean?status=completed&older_than=0"),
+                         ("GET", "/admin/api/queues/default/stats")):
         status, body = call(client, method, path, headers)
         assert (status, body["error"]["code"]) == (401, "unauthorized")
 
@@ -68,7 +71,10 @@ def test_queue_counts_come_from_sqs(client: Client, system: JobSystem) -> None:
     status, body = call(client, "GET", "/admin/api/queues")
     assert status == 200
     default = next(q for q in body["queues"] if q["name"] == "default")
-    assert default == {"name": "default", "waiting": 1, "in_flight": 0, "delayed": 1, "dead": 0}
+    assert default == {"name": "default", "waiting": 1, "in_flight": 0, "delayed": 1, "dead": 0,
+                       "dlq_messages": 0, "paused": False, "rate_limit": None}
+    email = next(q for q in body["queues"] if q["name"] == "email")
+    assert email["rate_limit"] == {"max": 14, "per_seconds": 1}
     assert {q["name"] for q in body["queues"]} == {"high", "default", "email", "maintenance"}
 
 
@@ -153,3 +159,72 @@ def test_run_a_schedule_now(client: Client, system: JobSystem) -> None:
     assert sync["expression"] == "cron(0 * * * ? *)" and sync["runs"][0]["run_id"] == body["run_id"]
     assert call(client, "POST", "/admin/api/schedules/recovery-sweep/run")[0] == 200
     assert call(client, "POST", "/admin/api/schedules/nope/run")[0] == 404
+
+
+def test_a_retried_jobs_dlq_message_is_stale_not_dead(client: Client, system: JobSystem) -> None:
+    failed = [system.enqueue("admin-test", {"fail": True}) for _ in range(2)]
+    for job in failed:
+        work(system, job)
+    default = next(q for q in call(client, "GET", "/admin/api/queues")[1]["queues"] if q["name"] == "default")
+    assert (default["dead"], default["dlq_messages"]) == (2, 2)
+    assert call(client, "POST", f"/admin/api/jobs/{failed[0].job_id}/retry")[0] == 200
+    default = next(q for q in call(client, "GET", "/admin/api/queues")[1]["queues"] if q["name"] == "default")
+    assert (default["dead"], default["dlq_messages"]) == (1, 2)  # the retried one is not dead any more
+    messages = {m["job_id"]: m for m in call(client, "GET", "/admin/api/queues/default/dlq")[1]["messages"]}
+    assert messages[failed[0].job_id]["stale"] and messages[failed[0].job_id]["job_status"] == "waiting"
+    assert not messages[failed[1].job_id]["stale"] and messages[failed[1].job_id]["job_status"] == "failed"
+
+
+def test_pause_and_resume_a_lane(client: Client, system: JobSystem) -> None:
+    assert call(client, "POST", "/admin/api/queues/email/pause") == (200, {"name": "email", "paused": True})
+    paused = {q["name"]: q["paused"] for q in call(client, "GET", "/admin/api/queues")[1]["queues"]}
+    assert paused == {"high": False, "default": False, "email": True, "maintenance": False}
+    assert call(client, "POST", "/admin/api/queues/email/resume") == (200, {"name": "email", "paused": False})
+    assert not any(q["paused"] for q in call(client, "GET", "/admin/api/queues")[1]["queues"])
+    assert call(client, "POST", "/admin/api/queues/nope/pause")[0] == 404
+    assert call(client, "GET", "/admin/api/queues/email/pause")[0] in (403, 405)  # POST only
+
+
+def test_clean_a_lane_and_its_wrong_input(client: Client, system: JobSystem) -> None:
+    done = [system.enqueue("admin-test", {}) for _ in range(3)]
+    for job in done:
+        work(system, job)
+    for query in ("status=active&older_than=0", "status=completed&older_than=-5", "status=completed&older_than=7d",
+                  "status=completed", "older_than=0", "status=completed&older_than=0&limit=0"):
+        status, body = call(client, "POST", f"/admin/api/queues/default/clean?{query}")
+        assert (status, body["error"]["code"]) == (400, "invalid_payload"), query
+    assert call(client, "POST", "/admin/api/queues/nope/clean?status=completed&older_than=0")[0] == 404
+    assert call(client, "POST", "/admin/api/queues/default/clean?status=completed&older_than=3600") == \
+        (200, {"removed": 0, "more": False})
+    assert call(client, "POST", "/admin/api/queues/default/clean?status=completed&older_than=0") == \
+        (200, {"removed": 3, "more": False})
+    assert call(client, "GET", f"/admin/api/jobs/{done[0].job_id}")[0] == 404
+
+
+def test_a_lanes_chart_numbers(client: Client, system: JobSystem) -> None:
+    from chalicelib.stats import LaneStats
+
+    system.hooks.append(LaneStats(system.lanes))
+    for job in [system.enqueue("admin-test", {}) for _ in range(3)] + [system.enqueue("admin-test", {"fail": 1})]:
+        work(system, job)
+    system.flush()
+    status, body = call(client, "GET", "/admin/api/queues/default/stats?minutes=5")
+    assert status == 200 and len(body["minutes"]) == 5
+    assert (body["totals"]["completed"], body["totals"]["failed"]) == (3, 1)
+    assert body["totals"]["run_p99_ms"] is not None and body["minutes"][-1]["completed"] in (0, 3)
+    for bad in ("minutes=0", "minutes=x", "minutes=100000"):
+        assert call(client, "GET", f"/admin/api/queues/default/stats?{bad}")[0] == 400
+    assert call(client, "GET", "/admin/api/queues/nope/stats")[0] == 404
+
+
+def test_a_jobs_page_shows_its_progress_and_logs(client: Client, system: JobSystem) -> None:
+    @handler("admin-report")
+    def report(job: Job) -> None:
+        job.progress(30)
+        job.log("rendering page 1")
+
+    system.handlers["admin-report"] = report
+    job = system.enqueue("admin-report", {})
+    work(system, job)
+    status, body = call(client, "GET", f"/admin/api/jobs/{job.job_id}")
+    assert status == 200 and body["progress"] == 30 and body["logs"] == ["rendering page 1"]

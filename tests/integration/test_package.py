@@ -89,7 +89,8 @@ def test_every_function_has_its_own_least_privilege_role(template: dict[str, Any
         (policy,) = roles[role]["Properties"]["Policies"]
         actions = {a for s in policy["PolicyDocument"]["Statement"] for a in s["Action"]}
         assert not any("*" in a for a in actions), name
-        assert all(r != "*" for s in policy["PolicyDocument"]["Statement"] for r in s["Resource"]), name
+        assert all(r != "*" for s in policy["PolicyDocument"]["Statement"] for r in s["Resource"]
+                   if s["Action"] != ["lambda:ListEventSourceMappings"]), name  # IAM grants it on "*" only
         assert len(actions) > 3, f"{name} has only {actions}"
     assert len(roles) == len(POLICIES)
 

@@ -30,7 +30,7 @@ from tests.signing import stripe_delivery, stripe_event
 
 BATCH_ACTIONS = {"DeleteMessageBatch": "DeleteMessage", "SendMessageBatch": "SendMessage",
                  "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
-SERVICES = ("dynamodb", "sqs", "s3", "ses", "ssm")  # service names are IAM prefixes for all of these
+SERVICES = ("dynamodb", "sqs", "s3", "ses", "ssm", "lambda")  # service names are IAM prefixes for all of these
 
 
 class Recorder:
@@ -128,8 +128,11 @@ def test_every_function_calls_only_what_its_policy_allows(client: Client, target
     assert failed, "the permanent failure should have left a failed job"
     for call in (f"/admin/api/jobs/{failed[0]['job_id'].replace('#', '%23')}/retry", "/admin/api/queues/high/redrive",
                  "/admin/api/queues/high/retry-failed", "/admin/api/schedules/sync-crm/run",
-                 "/admin/api/schedules/recovery-sweep/run"):
-        client.http.post(call, headers=auth)
+                 "/admin/api/schedules/recovery-sweep/run", "/admin/api/queues/email/pause",
+                 "/admin/api/queues/email/resume", "/admin/api/queues/high/clean?status=completed&older_than=0"):
+        assert client.http.post(call, headers=auth).status_code == 200, call
+    assert client.http.get("/admin/api/queues/high/stats", headers=auth).status_code == 200
+    recorder.calls["api_handler"].add("lambda:UpdateEventSourceMapping")  # no mapping exists on this stage
     recorder.as_function("recovery_sweep")
     fila.app.handler_map["recovery_sweep"](scheduled_event("recovery_sweep", __import__("datetime").datetime.now()), None)
     recorder.as_function("sync_crm")
@@ -148,4 +151,7 @@ def test_policies_name_no_wildcard_action_and_no_bare_wildcard_resource() -> Non
     for function in POLICIES:
         for statement in policy_document(function)["Statement"]:
             assert all("*" not in action for action in statement["Action"]), function
+            if statement["Resource"] == ["*"]:  # only what IAM grants on nothing narrower
+                assert statement["Action"] == ["lambda:ListEventSourceMappings"], function
+                continue
             assert all(r != "*" and r.get("Fn::Sub", "") != "*" for r in statement["Resource"]), function
