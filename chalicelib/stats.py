@@ -50,7 +50,7 @@ class LaneStats(Hook):
             if len(self.started) >= MAX_TRACKED:
                 self.started.clear()
             self.started[job.job_id] = now
-        if job.attempts_made == 1 and job.created_at:  # waits between attempts are backoff, not queueing
+        if job.attempts_made == 1 and not job.attempts:  # its first run ever: a retry waits on purpose
             waited = now - clock.parse_iso(job.created_at) - job.options.delay
             self._add(job, now, **{f"w{bucket(max(0.0, waited) * 1000)}": 1})
 

@@ -23,5 +23,7 @@ def update_crm(job: Job) -> dict[str, Any]:
                   if job.data.get(k) is not None}
     properties["last_event"] = f"{job.data['source']}/{job.data['event_id']}"
     contacts.save(job.store, email, name, properties)
+    job.log("contact saved; calling the CRM")
     crm.upsert(email, name, properties, idempotency_key=job.job_id)
+    job.log("the CRM accepted the contact")
     return {"email": email}

@@ -34,6 +34,11 @@ def render(data: dict[str, Any]) -> bytes:
 @handler("generate-invoice-pdf", attempts=3)
 def generate_invoice_pdf(job: Job) -> dict[str, Any]:
     key = f"invoices/{job.data['source']}/{job.data['event_id']}/invoice.pdf"  # same key on a retry
-    documents.put(key, render(job.data), "application/pdf")
+    pdf = render(job.data)
+    job.progress(50)
+    job.log(f"rendered {len(pdf)} bytes")
+    documents.put(key, pdf, "application/pdf")
+    job.progress(100)
+    job.log(f"stored as {key}")
     job.chain("send-receipt-email", {**job.data, "pdf_key": key})
     return {"bucket": documents.bucket, "key": key}

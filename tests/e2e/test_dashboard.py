@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,11 +33,17 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-def sign_in(page: Page, base: str) -> None:
-    page.goto(f"{base}/admin")
+def sign_in(page: Page, base: str, hash: str = "") -> None:
+    page.goto(f"{base}/admin{hash}")
     page.fill("#token", "fila-local-admin")
     page.click("#login-form button")
-    expect(page.locator("#queues .card")).to_have_count(4)
+    if not hash:
+        expect(page.locator("#queues .card")).to_have_count(4)
+
+
+def shot(page: Page, name: str) -> None:
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / name), full_page=True)
 
 
 def test_find_a_failed_job_read_its_trace_retry_it_and_see_it_complete(on_stack: Stack, browser: Browser) -> None:
@@ -49,7 +56,11 @@ def test_find_a_failed_job_read_its_trace_retry_it_and_see_it_complete(on_stack:
 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     sign_in(page, on_stack.base)
-    page.click("#tabs button[data-status=failed]")
+    page.click("#nav a[data-view=dlq]")  # the dead-letter view lists the failed job
+    expect(page.locator('section[data-dlq="default"]')).to_contain_text("update-crm")
+    page.click("#nav a[data-view=jobs]")
+    page.click("#tabs a[data-status=failed]")
+    assert page.url.endswith("#/jobs?status=failed")
     row = page.locator(f'#jobs tr[data-job="{job_id}"]')
     expect(row).to_be_visible()
     row.click()
@@ -58,19 +69,53 @@ def test_find_a_failed_job_read_its_trace_retry_it_and_see_it_complete(on_stack:
     expect(traces).to_have_count(3)
     expect(traces.last).to_contain_text("ConnectionError")
     expect(page.locator("#detail")).to_contain_text("answered 500")
+    expect(page.locator("#job-logs")).to_contain_text("contact saved; calling the CRM")
 
     script(on_stack, "crm", then=200)  # the CRM recovers
     page.click(f'#detail button[data-retry="{job_id}"]')
     expect(page.locator("#job-status")).to_have_text("completed", timeout=30_000)
-    OUTPUT.mkdir(exist_ok=True)
-    page.screenshot(path=str(OUTPUT / "dashboard-job.png"), full_page=True)
-    page.click("#tabs button[data-status=completed]")
+    expect(page.locator("#job-logs")).to_contain_text("the CRM accepted the contact")
+    shot(page, "dashboard-job.png")
+    shared = page.url  # a link to the job, opened again: the same page, no second token prompt
+    page.goto(f"{on_stack.base}/admin#/queues")
+    page.goto(shared)
+    expect(page.locator("#job-status")).to_have_text("completed")
+    expect(page.locator("#login")).to_be_hidden()
+
+    page.goto(f"{on_stack.base}/admin#/jobs?status=completed")
     page.select_option("#queue-filter", "default")
     expect(page.locator(f'#jobs tr[data-job="{job_id}"]')).to_be_visible()
     page.select_option("#queue-filter", "email")
     expect(page.locator(f'#jobs tr[data-job="{job_id}"]')).to_have_count(0)
-    page.select_option("#queue-filter", "")
-    page.screenshot(path=str(OUTPUT / "dashboard.png"), full_page=True)
+    page.goto(f"{on_stack.base}/admin#/dlq/default")  # retried: its old DLQ message is not dead
+    expect(page.locator('section[data-dlq="default"]')).not_to_contain_text(job_id)
+    page.close()
+
+
+def test_pause_a_lane_watch_its_charts_and_clean_it(on_stack: Stack, browser: Browser) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in(page, on_stack.base)
+    page.click('#queues button[data-pause="email"]')
+    expect(page.locator('#queues .card[data-queue="email"] .badge.paused')).to_be_visible()
+    assert runtime.system().lanes.paused(["email"]) == {"email"}
+    page.click('#queues button[data-resume="email"]')
+    expect(page.locator('#queues .card[data-queue="email"] .badge.paused')).to_have_count(0)
+
+    email = f"ada+{time.time_ns()}@example.com"
+    deliver(on_stack, "standard", *standard_delivery({"type": "customer.updated", "data": {"email": email}}))
+    page.click('#queues .card[data-queue="default"] h3 a')
+    assert page.url.endswith("#/queues/default")
+    expect(page.locator("#charts .chart")).to_have_count(4)
+    expect(page.locator("#charts svg polyline")).to_have_count(8)
+    last_hour = page.locator("section", has_text="Last hour")
+    wait_for(lambda: re.search(r"\b[1-9]\d* completed", last_hour.inner_text()) is not None, timeout=30)
+    shot(page, "dashboard-lane.png")
+    page.select_option("#clean-age", "0")
+    page.click("#clean-form button")
+    expect(page.locator("#toast")).to_contain_text("completed job(s) removed")
+    page.goto(f"{on_stack.base}/admin#/queues")
+    expect(page.locator("#queues .card")).to_have_count(4)
+    shot(page, "dashboard.png")
     page.close()
 
 
@@ -84,11 +129,14 @@ def test_a_wrong_token_is_refused_and_asked_again(on_stack: Stack, browser: Brow
     page.close()
 
 
-def test_readable_on_a_phone(on_stack: Stack, browser: Browser) -> None:
+@pytest.mark.parametrize("view", ["#/queues", "#/jobs", "#/dlq", "#/schedules", "#/outbox", "#/queues/high"])
+def test_every_view_is_readable_on_a_phone(on_stack: Stack, browser: Browser, view: str) -> None:
     page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
-    sign_in(page, on_stack.base)
+    sign_in(page, on_stack.base, view)
+    expect(page.locator("main section").first).to_be_visible()
+    expect(page.locator("main")).not_to_contain_text("Not found")
     width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 390, f"the page scrolls sideways ({width}px)"
-    OUTPUT.mkdir(exist_ok=True)
-    page.screenshot(path=str(OUTPUT / "dashboard-phone.png"), full_page=True)
+    assert width <= 390, f"{view} scrolls sideways ({width}px)"
+    if view == "#/queues":
+        shot(page, "dashboard-phone.png")
     page.close()
