@@ -32,6 +32,7 @@ from chalicelib.system import JobSystem
 LOCK_MARGIN_SECONDS = 5
 TRACE_LINES = 12
 REPORT_EVERY = 1.0  # seconds
+PACE_AT_MOST = 1.0  # seconds a granted start waits in the worker for its turn in the window
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,13 @@ def run(system: JobSystem, delivery: Delivery, remaining_ms: float, now: float |
     if not_before > now:
         return later(system, delivery, not_before - now, now, until=not_before)
     limit = system.limits.get(delivery.lane)
-    if limit is not None and (wait := system.lanes.take(delivery.lane, limit, now)) > 0:
-        return over_limit(system, delivery, wait, now)
+    if limit is not None:
+        granted, wait = system.lanes.take(delivery.lane, limit, now)
+        if not granted:
+            return over_limit(system, delivery, wait, now)
+        if wait <= PACE_AT_MOST:  # its turn within the window (a longer window's turns are not paced)
+            time.sleep(wait)
+            now += wait
     if body.get("redrive"):  # back from the DLQ: its attempts start over
         restart(system, job_id, now)
     job = system.jobs.claim(job_id, now + remaining_ms / 1000 + LOCK_MARGIN_SECONDS, now)

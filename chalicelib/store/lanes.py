@@ -41,20 +41,22 @@ class LaneRecords:
         self.store.update(TABLE, {"lane": lane, "slot": STATE},
                           Change(put={"paused": paused, "updated_at": clock.iso(now)}))
 
-    def take(self, lane: str, limit: RateLimit, now: float) -> float:
-        """A start under the lane's rate limit: 0 if it may start now, else how long to wait.
+    def take(self, lane: str, limit: RateLimit, now: float) -> tuple[bool, float]:
+        """A start under the lane's rate limit: (granted, seconds until its turn).
 
-        The count goes up whether or not the start is granted, so the n-th start past the limit knows
-        its place in line and waits for its own window: a backlog is spread over the windows ahead,
-        not woken all at once at the next one."""
+        Granted starts are spaced evenly over their window (the n-th at n-1 spacings in), so a window's
+        starts do not all land at its beginning. The count goes up whether or not the start is granted,
+        so the n-th start past the limit knows its place in line and is told the turn it would have in
+        the windows ahead: a backlog is spread over them, not woken all at once at the next one."""
         window = math.floor(now / limit.per_seconds)
-        ends = (window + 1) * limit.per_seconds
+        begins = window * limit.per_seconds
         record = self.store.update(TABLE, {"lane": lane, "slot": f"rate#{window}"},
-                                   Change(put={"expires_at": int(ends) + 60}, add={"taken": 1}))
-        place = int(record["taken"]) - limit.max  # > 0: how far past this window's limit
-        if place <= 0:
-            return 0.0
-        return ends - now + (place - 1) // limit.max * limit.per_seconds
+                                   Change(put={"expires_at": int(begins + limit.per_seconds) + 60},
+                                          add={"taken": 1}))
+        place = int(record["taken"]) - 1  # 0-based, in this window
+        spacing = limit.per_seconds / limit.max
+        turn = begins + (place // limit.max) * limit.per_seconds + (place % limit.max) * spacing
+        return place < limit.max, max(0.0, turn - now)
 
     def add_minute(self, lane: str, slot: str, counts: Mapping[str, int]) -> None:
         """Add to one minute's counts (and keep the record as long as the charts need it)."""

@@ -20,13 +20,13 @@ from tests.unit.conftest import BEHAVIOUR, EFFECTS, TEST_HANDLERS, queues_of, ru
 # --- rate limits ---------------------------------------------------------------------------------------
 
 
-def test_a_fixed_window_grants_max_starts_and_spreads_the_rest_over_the_windows_ahead() -> None:
-    lanes, limit, now = JobSystem([], store=MemoryStore(), queues=MemoryQueues()).lanes, RateLimit(3, 2), 1000.5
-    waits = [lanes.take("email", limit, now) for _ in range(8)]
-    assert waits[:3] == [0, 0, 0]
-    assert waits[3:] == [1.5, 1.5, 1.5, 3.5, 3.5]  # 4th-6th: the next window (at 1002), 7th-8th: the one after
-    assert lanes.take("email", limit, 1002.0) == 0  # a new window starts counting again
-    assert lanes.take("default", limit, now) == 0  # each lane has its own
+def test_a_fixed_window_grants_max_starts_spaced_and_spreads_the_rest_over_the_windows_ahead() -> None:
+    lanes, limit, now = JobSystem([], store=MemoryStore(), queues=MemoryQueues()).lanes, RateLimit(3, 3), 1002.0
+    turns = [lanes.take("email", limit, now) for _ in range(8)]  # window 1002-1005, one start a second
+    assert turns[:3] == [(True, 0.0), (True, 1.0), (True, 2.0)]
+    assert turns[3:] == [(False, 3.0), (False, 4.0), (False, 5.0), (False, 6.0), (False, 7.0)]  # next windows
+    assert lanes.take("email", limit, 1005.5) == (True, 0.0)  # a new window counts again
+    assert lanes.take("default", limit, now) == (True, 0.0)  # each lane has its own
 
 
 def test_a_job_over_its_lanes_limit_waits_without_spending_an_attempt() -> None:
