@@ -10,11 +10,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from botocore.exceptions import ClientError
-
 from chalicelib import aws
-from chalicelib.resources import lanes
-from chalicelib.settings import resource_name
+from chalicelib.queues import queue_url
 
 
 class Mappings(Protocol):
@@ -24,14 +21,14 @@ class Mappings(Protocol):
 
 class LambdaMappings:
     def set_enabled(self, lane: str, enabled: bool) -> int:
+        """Every mapping that reads the lane's queue (found by the queue, which names the lane exactly)."""
         client = aws.client("lambda")
-        try:
-            found = client.list_event_source_mappings(FunctionName=resource_name(lanes()[lane].function))
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                return 0  # no such function: nothing consumes the lane through Lambda
-            raise
-        mappings = found.get("EventSourceMappings", [])
-        for mapping in mappings:
+        found = client.list_event_source_mappings(EventSourceArn=queue_arn(lane))["EventSourceMappings"]
+        for mapping in found:
             client.update_event_source_mapping(UUID=mapping["UUID"], Enabled=enabled)
-        return len(mappings)
+        return len(found)
+
+
+def queue_arn(lane: str) -> str:  # asked only on a pause or a resume: not worth a cache
+    answer = aws.client("sqs").get_queue_attributes(QueueUrl=queue_url(lane), AttributeNames=["QueueArn"])
+    return str(answer["Attributes"]["QueueArn"])

@@ -74,6 +74,7 @@ def test_deploy_redeploy_destroy(endpoint: str) -> None:
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "point emitters at http" in first.stdout
     deployed = read_back(endpoint)
+    pause_and_resume(endpoint)
 
     again = fila(endpoint, "deploy", "--stage", STAGE)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
@@ -90,6 +91,35 @@ def test_deploy_redeploy_destroy(endpoint: str) -> None:
     after = fila(endpoint, "deploy", "--stage", STAGE)  # the kept data stops a new stack: said, nothing made
     assert after.returncode == 2 and f"fila-{STAGE}-events" in after.stderr and "import" in after.stderr
     assert inventory(endpoint) == left
+
+
+def pause_and_resume(endpoint: str, lane: str = "email") -> None:
+    """Pausing a lane on AWS disables its consumer's event source mapping (and only that one)."""
+    from chalicelib import aws
+    from chalicelib.mappings import LambdaMappings
+    from fila.local.provision import use_stage
+
+    lam = client(endpoint, "lambda")
+
+    def states() -> dict[str, str]:
+        return {m["FunctionArn"].rsplit(":", 1)[-1]: m["State"]
+                for m in lam.list_event_source_mappings()["EventSourceMappings"]
+                if m["FunctionArn"].rsplit(":", 1)[-1].startswith(f"fila-{STAGE}-")}
+
+    saved = {k: v for k, v in os.environ.items() if k.startswith("AWS_ENDPOINT_URL") or k == "FILA_STAGE"}
+    for key in saved:
+        del os.environ[key]
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    use_stage(STAGE)
+    try:
+        assert LambdaMappings().set_enabled(lane, False) == 1
+        assert {f: s for f, s in states().items() if s == "Disabled"} == {f"fila-{STAGE}-consume_{lane}": "Disabled"}
+        assert LambdaMappings().set_enabled(lane, True) == 1
+        assert set(states().values()) == {"Enabled"}
+    finally:
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+        os.environ.update(saved)
+        aws.reset()
 
 
 def read_back(endpoint: str, stage: str = STAGE, stack: str = f"fila-{STAGE}-infra", routes: bool = True
