@@ -244,3 +244,20 @@ def test_a_failing_hook_flush_is_isolated(system: JobSystem, caplog: pytest.LogC
     system.flush()
     assert "hook flush failed" in caplog.text
     assert EFFECTS == {}
+
+
+def test_an_ses_throttle_is_a_retry_after_not_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import ClientError
+
+    from chalicelib import aws, targets
+    from chalicelib.jobs import RetryAfter
+
+    class Throttled:
+        def send_email(self, **_: Any) -> Any:
+            raise ClientError({"Error": {"Code": "Throttling", "Message": "Maximum sending rate exceeded."}},
+                              "SendEmail")
+
+    monkeypatch.setattr(aws, "client", lambda service: Throttled())
+    with pytest.raises(RetryAfter) as raised:
+        targets.mailer.send("ada@example.com", "Hi {name}", "Hello {name}", "<p>{name}</p>", name="Ada")
+    assert raised.value.seconds == 1
