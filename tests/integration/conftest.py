@@ -60,9 +60,10 @@ def emulated(stage: str) -> Emulated:
     return Emulated()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stock_moto() -> Iterator[str]:
-    """moto's own server, unpatched (modules using it share the xdist group "stock-moto")."""
+    """moto's own server, unpatched, one per worker (modules using it share the xdist group "stock-moto",
+    and may run interleaved with others: a module scope would start it again each time)."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

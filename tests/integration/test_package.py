@@ -18,7 +18,7 @@ BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.xdist_group("package")  # one `chalice package` for the module
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not module: xdist may interleave other modules, packaging again each time
 def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("package")
     subprocess.run([str(BIN / "fila"), "package", "--stage", "dev", "--out", str(out)], check=True,
