@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 
 import boto3
 
@@ -27,11 +28,22 @@ def use_stage(stage: str) -> None:
     aws.reset()
 
 
-def provision() -> dict[str, str]:
-    """Create queues (each with its DLQ), tables (with indexes and TTL) and buckets; {lane: queue url}."""
-    urls = {lane.name: _queue(lane) for lane in resources.lanes().values()}
+class Interrupted(Exception):
+    """A stop was asked for while provisioning: the rest is left for the next start."""
+
+
+def provision(stopping: Callable[[], bool] = lambda: False) -> dict[str, str]:
+    """Create queues (each with its DLQ), tables (with indexes and TTL) and buckets; {lane: queue url}.
+    ``stopping`` is asked between resources (a loaded machine can take seconds over them all)."""
+    urls = {}
+    for lane in resources.lanes().values():
+        urls[lane.name] = _queue(lane)
+        if stopping():
+            raise Interrupted
     for table in resources.tables().values():
         _table(table)
+        if stopping():
+            raise Interrupted
     s3 = boto3.client("s3")
     for key in resources.declaration()["buckets"]:
         s3.create_bucket(Bucket=resource_name(key))

@@ -110,9 +110,12 @@ def up(host: str = "127.0.0.1", port: int | None = None, fresh: bool = False) ->
         chosen = {k: v for k, v in os.environ.items() if k.startswith("AWS_ENDPOINT_URL_")}
         os.environ.update(emulator.local_env(endpoint, port))  # the emulator's direct endpoints too,
         os.environ.update(chosen)  # unless the user chose one for a service
-        from fila.local.provision import provision
+        from fila.local.provision import Interrupted, provision
 
-        provision()
+        try:
+            provision(stopping=lambda: stop.requested)
+        except Interrupted:
+            return 0
         if stop.requested:
             return 0
         for child in (api, workers):
