@@ -62,6 +62,7 @@ def test_local_stages_are_refused(endpoint: str) -> None:
         assert done.returncode == 2 and "public local secrets" in done.stderr
 
 
+@pytest.mark.timeout(600)  # in a fresh clone the first deploy builds the dependency zip (pip, PyPI): minutes
 def test_deploy_redeploy_destroy(endpoint: str) -> None:
     missing = fila(endpoint, "deploy", "--stage", STAGE)
     assert missing.returncode == 2 and f"/fila/{STAGE}/ADMIN_TOKEN" in missing.stderr, missing.stderr

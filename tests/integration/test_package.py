@@ -15,7 +15,9 @@ from chalice.app import EventSourceHandler
 from chalicelib.resources import declaration, lanes, tables
 
 BIN = Path(sys.executable).parent
-pytestmark = pytest.mark.xdist_group("package")  # one `chalice package` for the module
+# With the deploy tests: one worker builds chalice's dependency zip once (a fresh clone has no cache;
+# two workers building it at once both pay for pip).
+pytestmark = pytest.mark.xdist_group("deploy")
 
 
 @pytest.fixture(scope="session")  # not module: xdist may interleave other modules, packaging again each time
