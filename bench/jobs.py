@@ -14,7 +14,6 @@ fail once, to count the calls of a failed attempt. Cost per million jobs uses AW
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import threading
@@ -30,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 from bench.ack import bull_run  # noqa: E402
+from bench.record import save  # noqa: E402
 from fila.local.emulator import aws_env, free_port, start_moto  # noqa: E402
 
 # US East (N. Virginia) list prices, on-demand, checked 2026-11: SQS standard $0.40 per million
@@ -162,12 +162,7 @@ def main() -> None:
     noop = result["fila"][0]
     invocations = noop["calls_per_job"].get("sqs:DeleteMessageBatch", 0.1)
     result["cost_per_million_jobs_usd"] = cost_per_million(noop["calls_per_job"], invocations, ms_per_invocation=100)
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"jobs-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
-    path.write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
-    print(f"raw results: {path}")
+    save("jobs", started, result)
 
 
 def bull_jobs(jobs_n: int) -> dict[str, Any] | None:

@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 from bench.jobs import Calls  # noqa: E402
+from bench.record import save  # noqa: E402
 from fila.local.emulator import aws_env, free_port, start_moto  # noqa: E402
 
 LANE = "email"
@@ -159,12 +160,7 @@ def main() -> None:
     if not args.no_baseline:
         print(f"Bull with limiter max {limit.max} per {limit.per_seconds * 1000} ms…", flush=True)
         result["bull"] = run_bull(args.jobs, limit.max, limit.per_seconds)
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"rate-limit-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
-    path.write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
-    print(f"raw results: {path}")
+    save("rate-limit", started, result)
 
 
 if __name__ == "__main__":
