@@ -199,15 +199,14 @@ def retry_failed(system: JobSystem, name: str) -> dict[str, Any]:
 def peek_dlq(system: JobSystem, name: str) -> dict[str, Any]:
     """The DLQ's messages with their reasons (peeked: they stay in the DLQ), each with its job's status
     now: ``stale`` when the job has moved on (retried, replayed), so it is not dead."""
-    messages = system.queues.peek_dlq(_lane(name), 10)
-    ids = [str(m.body["job_id"]) for m in messages if m.body.get("job_id")]
+    messages = [(m, str(m.body.get("job_id") or "")) for m in system.queues.peek_dlq(_lane(name), 10)]
+    ids = [job_id for _, job_id in messages if job_id]
     now = {job.job_id: job.status for job in system.jobs.get_many(ids)} if ids else {}
     return {"queue": name, "messages": [
         {"message_id": m.message_id, "job_id": m.body.get("job_id"), "name": m.body.get("name"),
-         "reason": m.reason, "attempts": len(m.body.get("attempts", [])),
-         "job_status": now.get(str(m.body.get("job_id"))),
-         "stale": bool(m.body.get("job_id")) and now.get(str(m.body.get("job_id"))) != JobStatus.FAILED}
-        for m in messages]}
+         "reason": m.reason, "attempts": len(m.body.get("attempts", [])), "job_status": now.get(job_id),
+         "stale": bool(job_id) and now.get(job_id) != JobStatus.FAILED}
+        for m, job_id in messages]}
 
 
 @api("/schedules")

@@ -22,9 +22,11 @@ def _default() -> JobSystem:
     from chalicelib.mappings import LambdaMappings
     from chalicelib.metrics import JobMetrics
     from chalicelib.stats import LaneStats
+    from chalicelib.store.lanes import LaneRecords
 
-    return JobSystem(HANDLERS, store=DynamoStore(), queues=SqsQueues(), hooks=[JobMetrics(), LaneStats],
-                     mappings=LambdaMappings())
+    store = DynamoStore()
+    return JobSystem(HANDLERS, store=store, queues=SqsQueues(), mappings=LambdaMappings(),
+                     hooks=[JobMetrics(), LaneStats(LaneRecords(store))])
 
 
 def use(chosen: JobSystem | None) -> None:

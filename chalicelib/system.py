@@ -73,17 +73,15 @@ class Hook:
 
 class JobSystem:
     def __init__(self, handlers: Iterable[Handler], *, store: Store, queues: Queues,
-                 hooks: Iterable[Hook | Callable[[LaneRecords], Hook]] = (), bodies: Bodies | None = None,
+                 hooks: Iterable[Hook] = (), bodies: Bodies | None = None,
                  mappings: Mappings | None = None, limits: dict[str, RateLimit] | None = None) -> None:
-        """``hooks``: hooks, or what builds one from the lane records (the charts' counts);
-        ``mappings``: what pauses a lane's consumer on AWS (None: the pause flag alone);
+        """``mappings``: what pauses a lane's consumer on AWS (None: the pause flag alone);
         ``limits``: each lane's rate limit (default: as declared in resources.json)."""
         self.handlers = {h.name: h for h in handlers}
-        self.store, self.queues, self.mappings = store, queues, mappings
+        self.store, self.queues, self.mappings, self.hooks = store, queues, mappings, list(hooks)
         self.jobs = JobRecords(store)
         self.events = EventRecords(store, bodies)
         self.lanes = LaneRecords(store)
-        self.hooks = [h if isinstance(h, Hook) else h(self.lanes) for h in hooks]
         self.limits = limits if limits is not None else \
             {name: lane.rate_limit for name, lane in lanes().items() if lane.rate_limit}
 

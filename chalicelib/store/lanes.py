@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from chalicelib import clock
 from chalicelib.resources import RateLimit
@@ -73,7 +72,3 @@ class LaneRecords:
         found, _ = self.store.query(Query(TABLE, None, lane, after=minute_slot(since - 60),
                                           until=minute_slot(until)), 24 * 60)
         return found
-
-
-def strip_key(record: Record) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k not in ("lane", "slot", "expires_at")}

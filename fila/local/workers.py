@@ -61,14 +61,16 @@ class Paused:
         return lambda: lane in self.now()
 
     def now(self) -> set[str]:
-        with self.lock:
-            if time.monotonic() - self.checked >= self.every:
-                try:
-                    self.found = self.records.paused(self.lanes)
-                except Exception:  # the emulator busy or restarting: keep what was known
-                    log.warning("could not read which lanes are paused", exc_info=True)
+        """What is known; one poller at a time refreshes it, the others never wait on the emulator."""
+        if time.monotonic() - self.checked >= self.every and self.lock.acquire(blocking=False):
+            try:
                 self.checked = time.monotonic()
-            return self.found
+                self.found = self.records.paused(self.lanes)
+            except Exception:  # the emulator busy or restarting: keep what was known
+                log.warning("could not read which lanes are paused", exc_info=True)
+            finally:
+                self.lock.release()
+        return self.found
 
 
 def give_way(sources: dict[str, SqsEventSource]) -> None:

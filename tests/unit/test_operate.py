@@ -198,10 +198,11 @@ def test_the_dead_count_is_failed_jobs_not_what_the_dlq_holds(system: JobSystem)
 
 
 def test_counts_are_written_once_per_batch_and_read_back_per_minute() -> None:
-    store = MemoryStore()
     from chalicelib.stats import LaneStats
+    from chalicelib.store.lanes import LaneRecords
 
-    system = JobSystem(TEST_HANDLERS, store=store, queues=MemoryQueues(), hooks=[LaneStats])
+    store = MemoryStore()
+    system = JobSystem(TEST_HANDLERS, store=store, queues=MemoryQueues(), hooks=[LaneStats(LaneRecords(store))])
     BEHAVIOUR["test-flaky"] = lambda job: (_ for _ in ()).throw(Permanent("no"))
     for _ in range(4):
         run_job(system, system.enqueue("test-ok", {}).job_id)
