@@ -44,12 +44,12 @@ def _remember_expressions() -> dict[str, Any]:
     from moto.dynamodb.parsing import expressions, tokens
 
     ExpressionTokenizer = tokens.ExpressionTokenizer
-    UpdateExpressionParser = _untyped(expressions).UpdateExpressionParser
+    UpdateExpressionParser = expressions.UpdateExpressionParser
 
     # ExpressionTokenizer.make_list: tokenized every UpdateExpression anew (its tokens are only read).
     stock_tokenize = ExpressionTokenizer.make_list
     tokenize, _ = _remembered(lambda e: tuple(stock_tokenize(e)))
-    ExpressionTokenizer.make_list = classmethod(lambda cls, e: list(tokenize(e)))  # type: ignore[method-assign,assignment]
+    ExpressionTokenizer.make_list = classmethod(lambda cls, e: list(tokenize(e)))
 
     # UpdateExpressionParser.make: parsed every UpdateExpression twice per request. Its tree is only read
     # (find_clauses) or copied before a validator rewrites it, so one tree per expression serves all.
@@ -69,16 +69,14 @@ def _remember_expressions() -> dict[str, Any]:
                 lexed[self.condition_expression] = found
         return deque(node._replace(children=list(node.children)) for node in found)
 
-    ConditionExpressionParser._lex_condition_expression = lex  # type: ignore[method-assign]
+    ConditionExpressionParser._lex_condition_expression = lex
     return trees
 
 
 def _validate_lighter(trees: dict[str, Any]) -> None:
-    from moto.dynamodb.parsing import ast_nodes
-    from moto.dynamodb.parsing import validators as typed_validators
+    from moto.dynamodb.parsing import ast_nodes, validators
 
-    DepthFirstTraverser, Node = _untyped(ast_nodes).DepthFirstTraverser, _untyped(ast_nodes).Node
-    validators = _untyped(typed_validators)
+    DepthFirstTraverser, Node = ast_nodes.DepthFirstTraverser, ast_nodes.Node
 
     # DepthFirstTraverser.nodes_to_be_processed: built a dict of bound methods at every node of every
     # walk to read its keys, which are fixed per traverser class.
@@ -161,8 +159,8 @@ def _skip_copies_for_streams() -> threading.local:
         finally:
             no_stream.on = False
 
-    dynamodb_models.copy = Copy()  # type: ignore[assignment]
-    DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+    dynamodb_models.copy = Copy()
+    DynamoDBBackend.update_item = update_item
     return no_stream
 
 
@@ -186,7 +184,7 @@ def _transactions_back_up_their_items(no_copies: threading.local) -> None:
         finally:
             no_copies.on = False
 
-    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    DynamoDBBackend.transact_write_items = transact_write_items
 
 
 def _before(backend: Any, op: Any) -> tuple[str, dict[str, Any], Any] | None:
@@ -243,7 +241,7 @@ def _serialize_items_as_they_are() -> None:
         else:
             stock(self, serialized, value, shape, key)
 
-    BaseJSONSerializer._serialize_type_structure = structure  # type: ignore[method-assign]
+    BaseJSONSerializer._serialize_type_structure = structure
 
 
 def _atomic_writes() -> None:
@@ -255,11 +253,6 @@ def _atomic_writes() -> None:
     one_at_a_time = threading.RLock()
     for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
         setattr(DynamoDBBackend, name, _serialized(getattr(DynamoDBBackend, name), one_at_a_time))
-
-
-def _untyped(module: Any) -> Any:
-    """moto's parsing modules, untyped (they declare ``# type: ignore``), for patching."""
-    return module
 
 
 def _serialized(write: Any, lock: Any) -> Any:

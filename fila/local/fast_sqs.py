@@ -66,20 +66,20 @@ def apply() -> None:
         name = f"approximate_number_of_messages{suffix}"
         setattr(Queue, name, _counted(position, getattr(Queue, name)))
     # Queue.messages: a list comprehension over every message (now only the visible ones are touched).
-    Queue.messages = property(_messages)  # type: ignore[method-assign,assignment]
+    Queue.messages = property(_messages)
     # Queue.delete_message: scanned every message's every receipt handle, then rebuilt the list.
-    Queue.delete_message = _delete_message  # type: ignore[method-assign]
+    Queue.delete_message = _delete_message
     # Queue.wait_for_messages: re-scanned the queue at each wake-up; now wakes when one is sent, or
     # when the next hidden message is due.
-    Queue.wait_for_messages = _wait_for_messages  # type: ignore[method-assign]
+    Queue.wait_for_messages = _wait_for_messages
     # SQSBackend.receive_message: copied every pending message group and walked the whole queue.
-    SQSBackend.receive_message = _receive_message  # type: ignore[method-assign]
+    SQSBackend.receive_message = _receive_message
     # SQSBackend.change_message_visibility: scanned every message's every receipt handle.
-    SQSBackend.change_message_visibility = _change_message_visibility  # type: ignore[method-assign]
+    SQSBackend.change_message_visibility = _change_message_visibility
     # SQSBackend.purge_queue: replaced the index with a plain list.
-    SQSBackend.purge_queue = _purge_queue  # type: ignore[method-assign]
+    SQSBackend.purge_queue = _purge_queue
     # SQSBackend.get_queue_attributes: built every attribute of the queue once per name asked for.
-    SQSBackend.get_queue_attributes = _get_queue_attributes  # type: ignore[method-assign]
+    SQSBackend.get_queue_attributes = _get_queue_attributes
 
 
 def _counted(position: int, original: Any) -> property:

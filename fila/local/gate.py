@@ -93,4 +93,4 @@ def install(gate: Gate = GATE) -> None:
                 gate.changed()
             return handle(self, args, **kwargs)
 
-    convert_to_flask_response.__call__ = gated  # type: ignore[method-assign]
+    convert_to_flask_response.__call__ = gated

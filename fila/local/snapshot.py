@@ -52,7 +52,7 @@ def _backend_dicts() -> dict[tuple[str, str], Any]:
     from moto.core.base_backend import BackendDict
 
     found = {}
-    for instance in list(BackendDict._instances):  # type: ignore[misc]
+    for instance in list(BackendDict._instances):
         module = sys.modules.get(instance.backend.__module__)
         for name, value in vars(module or object()).items():
             if value is instance:
