@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from typing import Any
 
 import boto3
 
@@ -44,15 +45,27 @@ def provision(stopping: Callable[[], bool] = lambda: False) -> dict[str, str]:
         _table(table)
         if stopping():
             raise Interrupted
-    s3 = boto3.client("s3")
     for key in resources.declaration()["buckets"]:
-        s3.create_bucket(Bucket=resource_name(key))
-    boto3.client("ses").verify_email_identity(EmailAddress=sender())  # SES sends only from verified
+        _client("s3").create_bucket(Bucket=resource_name(key))
+    _client("ses").verify_email_identity(EmailAddress=sender())  # SES sends only from verified
     return urls
 
 
+_CLIENTS: dict[tuple[str | None, ...], Any] = {}
+
+
+def _client(service: str) -> Any:
+    """One client per service and endpoint: a client takes longer to make than a stage's resources (the
+    tests provision a stage for each test)."""
+    key = (service, os.environ.get("AWS_ENDPOINT_URL"), os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}"),
+           os.environ.get("AWS_DEFAULT_REGION"))
+    if key not in _CLIENTS:
+        _CLIENTS[key] = boto3.client(service)
+    return _CLIENTS[key]
+
+
 def _queue(lane: resources.Lane) -> str:
-    sqs = boto3.client("sqs")
+    sqs = _client("sqs")
     dlq_url = sqs.create_queue(QueueName=resource_name(f"{lane.name}-dlq"),
                                Attributes={k: str(v) for k, v in dlq_attributes(lane).items()})["QueueUrl"]
     dlq = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
@@ -65,7 +78,7 @@ def _queue(lane: resources.Lane) -> str:
 
 
 def _table(table: resources.Table) -> None:
-    ddb = boto3.client("dynamodb")
+    ddb = _client("dynamodb")
     name = resource_name(table.name)
     try:
         ddb.create_table(**table_definition(table, name))
