@@ -55,9 +55,11 @@ def test_an_endpoint_already_listening_is_used_as_is(aws_endpoint: str) -> None:
     assert listening("127.0.0.1", int(aws_endpoint.rsplit(":", 1)[1]))  # not ours to stop
 
 
-def test_what_was_acknowledged_before_a_stop_is_still_processed_after_a_restart() -> None:
-    """The emulator saves its state when `fila up` stops and restores it at the next start."""
-    running = Stack().start()
+def test_what_was_acknowledged_before_a_stop_is_still_processed_after_a_restart_and_fresh_forgets_it(
+        tmp_path: Path) -> None:
+    """The emulator saves its state when `fila up` stops and restores it at the next start; `--fresh`
+    starts empty."""
+    running = Stack(FILA_STATE_DIR=str(tmp_path)).start()
     try:
         # update-crm is told to come back in 20 s: it waits in SQS, invisible, while the stack restarts
         requests.post(f"{running.base}/_fakes/crm/_script", timeout=5,
@@ -82,6 +84,11 @@ def test_what_was_acknowledged_before_a_stop_is_still_processed_after_a_restart(
         assert {j["name"]: j["status"] for j in pdf.json()["jobs"]}["send-receipt-email"] == "completed"
         assert deliver(running, "stripe", *stripe_delivery(payment(email) | {"id": event_id})) == event_id
         assert _job(running, job_id)["status"] == "completed"
+
+        running.stop()
+        assert (tmp_path / "emulator" / "manifest.json").exists()
+        running.start("--fresh")
+        assert _event(running, event_id).status_code == 404
     finally:
         running.stop()
 
@@ -113,21 +120,6 @@ def test_a_kill_9_loses_nothing_acknowledged_before_the_last_snapshot(tmp_path: 
 
 def _completed(stack: Stack, event_id: str) -> bool:
     return event_status(stack, "stripe", event_id) == "completed"
-
-
-def test_fresh_forgets_the_saved_state(tmp_path: Path) -> None:
-    running = Stack(FILA_STATE_DIR=str(tmp_path)).start()
-    try:
-        event_id = deliver(running, "stripe", *stripe_delivery(payment("fresh@example.com")))
-        running.stop()
-        assert (tmp_path / "emulator" / "manifest.json").exists()
-        running.start()
-        assert _event(running, event_id).status_code == 200
-        running.stop()
-        running.start("--fresh")
-        assert _event(running, event_id).status_code == 404
-    finally:
-        running.stop()
 
 
 def test_an_unreadable_state_is_set_aside_and_the_emulator_starts_empty(tmp_path: Path) -> None:
