@@ -48,6 +48,7 @@ def render(extra_stages: tuple[str, ...] = ()) -> dict[str, Any]:
         "version": "2.0",
         "app_name": "fila",
         "autogen_policy": False,
+        "automatic_layer": True,
         "iam_policy_file": "policy.json",
         "lambda_memory_size": 512,
         "lambda_timeout": timeouts["api_handler"],

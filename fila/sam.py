@@ -16,14 +16,17 @@ class NoManagedPolicies:
         return {}
 
 
-def translate(sam: dict[str, Any], code: tuple[str, str]) -> dict[str, Any]:
-    """Plain CloudFormation for ``sam``, its functions' code at ``code`` (bucket, key)."""
+def translate(sam: dict[str, Any], code: tuple[str, str], layer: tuple[str, str]) -> dict[str, Any]:
+    """Plain CloudFormation for ``sam``: its functions' code at ``code`` and the layer of their
+    dependencies at ``layer`` (bucket, key: where deployment.zip and layer-deployment.zip were put)."""
     from samtranslator.translator.transform import transform
 
-    bucket, key = code
+    where = {"AWS::Serverless::Function": ("CodeUri", code),
+             "AWS::Serverless::LayerVersion": ("ContentUri", layer)}
     for resource in sam["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = f"s3://{bucket}/{key}"
+        if resource["Type"] in where:
+            prop, (bucket, key) = where[resource["Type"]]
+            resource["Properties"][prop] = f"s3://{bucket}/{key}"
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # the translator's ARNs need a region
     template: dict[str, Any] = transform(sam, {}, NoManagedPolicies())
     return template

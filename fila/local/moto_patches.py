@@ -1,12 +1,14 @@
-"""Speed patches for moto's server, applied in the emulator process only (never in chalicelib).
+"""Patches for moto's server, applied in the emulator process only (never in chalicelib): speed, and
+one operation moto lacks.
 
-Each one replaces one moto function, keeps its behaviour, and says why in one line; they are listed
-in the README so they can be offered upstream.
+Each one replaces (or adds) one moto function, keeps its behaviour, and says why in one line; they are
+listed in the README so they can be offered upstream.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import time
 from typing import Any
 
@@ -36,8 +38,21 @@ def apply() -> None:
 
     werkzeug_app.create_backend_app = create_backend_app
     _sqs_scans()
+    _layer_version_by_arn()
     fast_sqs.apply()
     fast_dynamodb.apply()
+
+
+def _layer_version_by_arn() -> None:
+    """LambdaResponse.get_layer_version_by_arn: missing (moto answered 500), and Chalice's automatic
+    layer reads its layer by ARN on every deploy after the first."""
+    from moto.awslambda.responses import LambdaResponse
+
+    def get_layer_version_by_arn(self: Any) -> str:
+        name, version = self.querystring["Arn"][0].split(":")[-2:]  # arn:aws:lambda:<r>:<a>:layer:<n>:<v>
+        return json.dumps(self.backend.get_layer_version(name, version).get_layer_version())
+
+    setattr(LambdaResponse, "get_layer_version_by_arn", get_layer_version_by_arn)  # noqa: B010
 
 
 def _sqs_scans() -> None:
