@@ -66,7 +66,14 @@ def run_round(spec: Round) -> Round:
         if target == "group":
             _quietly(os.killpg, make.pid, sig)
         else:
-            for pid in _fila_up(seen):
+            targets = _fila_up(seen)
+            while not targets and time.monotonic() - started < 30:  # make has not exec'd it yet (a loaded
+                time.sleep(0.02)  # machine): a signal for `fila up` waits for it, never goes to no one
+                seen |= descendants(*seen)
+                targets = _fila_up(seen)
+            if not targets:
+                spec.problems.append("no `fila up` process to signal 30 s after the start")
+            for pid in targets:
                 _quietly(os.kill, pid, sig)
         first = first or time.monotonic()
     assert first is not None
