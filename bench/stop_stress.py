@@ -56,10 +56,12 @@ def run_round(spec: Round) -> Round:
         make = subprocess.Popen(["make", "-s", "run"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     started, seen = time.monotonic(), {make.pid}  # every process of the stack ever seen
+    seen_up: set[int] = set()  # every `fila up` process seen
     first: float | None = None
     for at, name, target in spec.signals:
         while time.monotonic() - started < at:
             seen |= descendants(*seen)
+            seen_up.update(_fila_up(seen))
             time.sleep(0.02)
         seen |= descendants(*seen)
         sig = signal.Signals[name]
@@ -67,12 +69,15 @@ def run_round(spec: Round) -> Round:
             _quietly(os.killpg, make.pid, sig)
         else:
             targets = _fila_up(seen)
-            while not targets and time.monotonic() - started < 30:  # make has not exec'd it yet (a loaded
-                time.sleep(0.02)  # machine): a signal for `fila up` waits for it, never goes to no one
+            # make may not have exec'd it yet (a loaded machine): a signal for `fila up` waits for it,
+            # and goes to no one only once it has exited (or make did, before starting it)
+            while not targets and not seen_up and make.poll() is None and time.monotonic() - started < 30:
+                time.sleep(0.02)
                 seen |= descendants(*seen)
                 targets = _fila_up(seen)
-            if not targets:
+            if not targets and not seen_up and make.poll() is None:
                 spec.problems.append("no `fila up` process to signal 30 s after the start")
+            seen_up.update(targets)
             for pid in targets:
                 _quietly(os.kill, pid, sig)
         first = first or time.monotonic()
