@@ -10,7 +10,7 @@ customer email; 10 % sent twice, half of those at the same moment. Meanwhile:
 - the consumers are SIGKILLed and restarted several times (`fila up` starts new ones);
 - the SQS endpoint is unreachable for a few seconds during ingest (the API's sends fail; the
   recovery sweep enqueues what was stored).
-The queues' visibility timeout is set to 40 s (above the consumers' 30 s Lambda timeout, as AWS
+The queues' visibility timeout is set to 31 s (above the consumers' 30 s Lambda timeout, as AWS
 requires) so what a killed consumer held comes back in the soak's lifetime rather than after 180 s,
 and ``SWEEP_AFTER_SECONDS`` to 15 (the sweep itself keeps its real once-a-minute cadence).
 
@@ -71,7 +71,7 @@ MIX = (("stripe", "payment_intent.succeeded", 0.24), ("stripe", "customer.create
        ("stripe", "customer.updated", 0.08), ("standard", "payment.success", 0.21),
        ("standard", "customer.created", 0.09), ("github", "issues.opened", 0.08), ("github", "push", 0.07),
        ("shopify", "orders/paid", 0.15))
-VISIBILITY_SECONDS = 40
+VISIBILITY_SECONDS = 31  # the least above the consumers' 30 s timeout (which AWS requires)
 SWEEP_AFTER_SECONDS = 15  # the sweep still runs once a minute; it takes events stored 15 s before
 
 
