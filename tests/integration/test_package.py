@@ -6,6 +6,7 @@ import importlib
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,16 @@ pytestmark = pytest.mark.xdist_group("deploy")
 
 
 @pytest.fixture(scope="session")  # not module: xdist may interleave other modules, packaging again each time
-def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("package")
     subprocess.run([str(BIN / "fila"), "package", "--stage", "dev", "--out", str(out)], check=True,
                    capture_output=True)
-    path = out / "package" / "sam.json"
+    return out / "package"
+
+
+@pytest.fixture(scope="session")
+def template(package: Path) -> dict[str, Any]:
+    path = package / "sam.json"
     lint = subprocess.run([str(BIN / "cfn-lint"), str(path)], capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     data: dict[str, Any] = json.loads(path.read_text())
@@ -43,6 +49,21 @@ def _snake(logical: str) -> str:
 def _sqs_events(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [(name, event) for name, fn in _functions(template).items()
             for event in fn["Properties"].get("Events", {}).values() if event["Type"] == "SQS"]
+
+
+def test_every_compiled_dependency_is_a_manylinux_wheel_lambda_can_load(package: Path) -> None:
+    """A wheel chalice built here (tag linux_x86_64) links this machine's libraries, which Lambda's Amazon
+    Linux 2 lacks: it imports locally and fails on AWS. Only pure or manylinux2014 (glibc 2.17) wheels."""
+    with zipfile.ZipFile(package / "layer-deployment.zip") as layer:
+        wheels = {name.split("/")[-2]: layer.read(name).decode() for name in layer.namelist()
+                  if name.endswith(".dist-info/WHEEL")}
+    assert "pillow" in " ".join(wheels).lower()  # the one compiled dependency that has gone wrong
+    tags = {dist: [line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("Tag: ")]
+            for dist, text in wheels.items()}
+    built_here = {dist: t for dist, t in tags.items()
+                  if not all(tag.endswith("-any") or "manylinux2014_x86_64" in tag or "manylinux_2_17_x86_64" in tag
+                             or "manylinux1_x86_64" in tag for tag in t)}
+    assert not built_here, built_here
 
 
 def test_every_sqs_event_source_reports_batch_item_failures(template: dict[str, Any]) -> None:
