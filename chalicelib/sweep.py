@@ -1,9 +1,10 @@
 """Recovery sweep (every minute): enqueue events that were stored but never queued (and sample each
 lane's depth for its chart).
 
-The ack path answers 200 once the event is stored, even if the send after it failed. The sweep
-claims each such event with a conditional write before sending, so two sweeps never both send it;
-if it races a slow original send, dispatch's own condition makes the second message a no-op.
+The ack path answers 200 once the event is stored, even if the send after it failed. The sweep sends
+each such event, then marks it swept: a sweeper killed between the two (a Lambda timeout, a crash)
+leaves it to the next sweep, which sends it again. A second message (that, two overlapping sweeps,
+or a slow original send) is a no-op: dispatch's own condition takes an event once.
 """
 
 from __future__ import annotations
@@ -35,14 +36,9 @@ def sweep(system: JobSystem | None = None, now: float | None = None,
     deadline = time.monotonic() + budget_seconds
     enqueued = 0
     while time.monotonic() < deadline and (page := system.events.stale_received(before, PAGE)):
-        for event in page:  # a claimed event leaves the query's results: the next page is new ones
-            if not system.events.claim_sweep(event.key, clock.iso(now)):
-                continue
-            try:
-                system.queues.send(event.lane or "default", event_message(event))
-            except Exception:
-                system.events.release_sweep(event.key)
-                raise
+        for event in page:  # a marked event leaves the query's results: the next page is new ones
+            system.queues.send(event.lane or "default", event_message(event))
+            system.events.mark_swept(event.key, clock.iso(now))
             enqueued += 1
     logger.info("recovery sweep", extra={"enqueued": enqueued})
     return enqueued

@@ -265,7 +265,7 @@ def test_dispatch_queues_the_event_and_creates_its_jobs_once(store: Store) -> No
     assert [j.job_id for j in jobs.of_event("stripe#evt_1")] == ["stripe#evt_1:a", "stripe#evt_1:b"]
 
 
-def test_the_sweep_finds_stale_received_events_and_claims_each_once(store: Store) -> None:
+def test_the_sweep_finds_stale_received_events_until_each_is_marked_swept(store: Store) -> None:
     events = EventRecords(store, MemoryBodies())
     events.add(event("old", "2026-11-30T09:00:00.000Z"))
     events.add(event("new", "2026-11-30T11:00:00.000Z"))
@@ -273,11 +273,11 @@ def test_the_sweep_finds_stale_received_events_and_claims_each_once(store: Store
     events.dispatch("stripe#gone", [])
     stale = events.stale_received("2026-11-30T10:00:00.000Z", 10)
     assert [e.event_id for e in stale] == ["old"] and stale[0].facts == {"email": "a@x"}
-    assert events.claim_sweep("stripe#old", "2026-11-30T10:00:00.000Z")
-    assert not events.claim_sweep("stripe#old", "2026-11-30T10:00:00.000Z")
+    assert [e.event_id for e in events.stale_received("2026-11-30T10:00:00.000Z", 10)] == ["old"]  # until marked
+    events.mark_swept("stripe#old", "2026-11-30T10:00:00.000Z")
     assert events.stale_received("2026-11-30T10:00:00.000Z", 10) == []
-    events.release_sweep("stripe#old")
-    assert [e.event_id for e in events.stale_received("2026-11-30T10:00:00.000Z", 10)] == ["old"]
+    events.mark_swept("stripe#gone", "2026-11-30T10:00:00.000Z")  # dispatched meanwhile: left as it is
+    assert "swept_at" not in (store.get("events", {"pk": "stripe#gone"}) or {"swept_at": "?"})
 
 
 def test_transitions_and_replays(store: Store) -> None:

@@ -7,6 +7,7 @@ Dispatch turns a ``received`` event ``queued`` and creates its jobs in one all-o
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Sequence
 from typing import Protocol
@@ -102,18 +103,12 @@ class EventRecords:
                                             where=Expect(missing=("swept_at",))), limit)
         return [from_record(r, b"") for r in records]
 
-    def claim_sweep(self, key: str, at: str) -> bool:
-        """Mark an event as re-enqueued by the sweep, at most once, whoever else is sweeping."""
-        try:
+    def mark_swept(self, key: str, at: str) -> None:
+        """Note that the sweep has sent this event again, once the send is done (a sweeper that dies
+        before this leaves the event to the next sweep); nothing if it was dispatched meanwhile."""
+        with contextlib.suppress(ConditionFailed):
             self.store.update(TABLE, {"pk": key}, Change(put={"swept_at": at}),
-                              Expect(equal={"status": EventStatus.RECEIVED}, missing=("swept_at",)))
-        except ConditionFailed:
-            return False
-        return True
-
-    def release_sweep(self, key: str) -> None:
-        """The sweep's send failed: the next sweep tries again."""
-        self.store.update(TABLE, {"pk": key}, Change(remove=("swept_at",)), Expect(exists=True))
+                              Expect(equal={"status": EventStatus.RECEIVED}))
 
     def next_replay(self, key: str) -> int:
         """Count one more replay of a stored event; its number."""

@@ -133,6 +133,31 @@ def _ok(name: str) -> Handler:
     return handler(name)(lambda job: "ok")
 
 
+@pytest.mark.parametrize("killed_in", ["send", "mark"])
+def test_a_sweeper_killed_mid_event_loses_nothing(system: JobSystem, monkeypatch: pytest.MonkeyPatch,
+                                                  killed_in: str) -> None:
+    """The chaos soak once killed the consumers while the sweep ran: the event had been claimed for the
+    sweep and was never sent, and no later sweep looked at it again. The mark now follows the send."""
+    now = time.time()
+    event = stored(system, "customer.updated", "evt_k", received_at=iso(now))
+
+    def killed(*args: object) -> None:
+        raise SystemExit("SIGKILL")
+
+    with monkeypatch.context() as m:
+        target: object = system.queues if killed_in == "send" else system.events
+        m.setattr(target, "send" if killed_in == "send" else "mark_swept", killed)
+        with pytest.raises(SystemExit):
+            sweep(system, now=now + 120)
+    assert sweep(system, now=now + 180) == 1 and sweep(system, now=now + 240) == 0
+    sent = queues_of(system).bodies("default")  # twice if the kill came after the send: the second is a no-op
+    assert len(sent) == (2 if killed_in == "mark" else 1)
+    for body in sent:
+        assert body == event_message(event) | {"facts": event.facts}
+        take_event(system, body)
+    assert [j.job_id for j in system.jobs.of_event(event.key)] == ["stripe#evt_k:update-crm"]
+
+
 def test_replay_dispatches_a_stored_event_again_as_new_jobs(system: JobSystem) -> None:
     event = stored(system, "customer.created", "evt_r")
     take_event(system, event_message(event))
