@@ -22,15 +22,18 @@ _CONFIG = Config(
 )
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
+_session: list[boto3.session.Session] = []  # one per container: a new one reloads botocore's data files
 
 
 def client(service: str) -> Any:
     found = _clients.get(service)
     if found is None:
-        with _lock:  # boto3's session set-up is not thread-safe
+        with _lock:  # making a client from a session is not thread-safe
             found = _clients.get(service)
             if found is None:
-                found = _clients[service] = boto3.session.Session().client(service, config=_CONFIG)
+                if not _session:
+                    _session.append(boto3.session.Session())
+                found = _clients[service] = _session[0].client(service, config=_CONFIG)
     return found
 
 
@@ -43,3 +46,4 @@ def reset() -> None:
     """Forget every client (tests that move the endpoint)."""
     with _lock:
         _clients.clear()
+        _session.clear()
