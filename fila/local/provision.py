@@ -55,8 +55,9 @@ _CLIENTS: dict[tuple[str | None, ...], Any] = {}
 
 
 def _client(service: str) -> Any:
-    """One client per service and endpoint: a client takes longer to make than a stage's resources (the
-    tests provision a stage for each test)."""
+    """One client per service and endpoint, kept across stages: a client takes longer to make than a
+    stage's resources, and the tests provision a stage per test (chalicelib.aws's clients are
+    forgotten at every use_stage)."""
     key = (service, os.environ.get("AWS_ENDPOINT_URL"), os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}"),
            os.environ.get("AWS_DEFAULT_REGION"))
     if key not in _CLIENTS:
