@@ -11,14 +11,18 @@ CHROMIUM ?= /usr/bin/chromium
 .PHONY: run test test-fast lint package deploy destroy clean browser
 
 # uv installs the pinned requirements from PyPI in seconds where pip took 70 s (a fresh clone's
-# `make test` waits for it); pip itself only installs uv, pinned too. --compile-bytecode, as pip does:
-# without .pyc files (and with PYTHONDONTWRITEBYTECODE set) every process the tests start compiles
-# botocore and moto again, which made a fresh clone's suite 60 % slower.
+# `make test` waits for it); pip itself only installs uv, pinned too. Bytecode is written as modules are
+# first imported, into .venv/pycache (so never beside the sources, nor into chalicelib's bundle), even
+# where PYTHONDONTWRITEBYTECODE is set: without .pyc files every process the tests start compiled
+# botocore and moto again (60 % slower), and compiling all of site-packages at install took 30 s of
+# which the suite uses a fraction.
+export PYTHONPYCACHEPREFIX := $(CURDIR)/$(VENV)/pycache
+export PYTHONDONTWRITEBYTECODE :=
 UV_VERSION := 0.13.9
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	test -x $(BIN)/uv || $(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -r requirements-dev.txt
+	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements-dev.txt
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 

@@ -15,8 +15,10 @@ from tests.helpers import use_stage
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    """The real local stack for the session: emulator, API, consumers, schedules."""
-    running = Stack().start()
+    """The real local stack for the session: emulator, API, consumers, schedules. Without snapshots
+    (test_stack's tests keep and restore state): forking the emulator every second while a hundred
+    tests change it cost this group a tenth of its CPU."""
+    running = Stack(FILA_STATE_DIR="").start()
     yield running
     running.stop()
 
