@@ -79,7 +79,9 @@ def test_what_was_acknowledged_before_a_stop_is_still_processed_after_a_restart_
         job = _job(running, job_id)
         assert job["status"] == "completed" and len(job["history"]) >= 1  # the failure before the stop
         crm = [r for r in received(running, "crm") if r["json"]["email"] == email]
-        assert [r["headers"]["idempotency-key"] for r in crm] == [job_id]
+        keys = [r["headers"]["idempotency-key"] for r in crm]
+        # the job's upsert once; the hourly sync may also push this contact if the hour turns meanwhile
+        assert keys.count(job_id) == 1 and all(k == job_id or k.startswith("sync-crm:") for k in keys), keys
         pdf = requests.get(f"{running.base}/admin/api/events/stripe/{event_id}", headers=ADMIN, timeout=5)
         assert {j["name"]: j["status"] for j in pdf.json()["jobs"]}["send-receipt-email"] == "completed"
         assert deliver(running, "stripe", *stripe_delivery(payment(email) | {"id": event_id})) == event_id
