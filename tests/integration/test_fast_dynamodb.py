@@ -167,3 +167,40 @@ def test_a_failed_transaction_leaves_every_item_as_it_was(twin: Callable[[Scenar
                          ExpressionAttributeValues={":g": {"S": "x"}})["Items"]
         return [*out, sorted(items, key=str), sorted(by_g, key=str)]
     twin(scenario)
+
+
+def test_one_condition_string_is_read_with_each_requests_own_values(twin: Callable[[Scenario], None]) -> None:
+    """A condition is parsed once per request, not once per string: the same text with other values (or
+    names) must be judged on them."""
+    def scenario(ddb: Any, table: str) -> Any:
+        ddb.put_item(TableName=table, Item={**key(1), "n": {"N": "5"}, "m": {"N": "1"}})
+        def update(name: str, bound: str) -> Any:
+            return error(lambda: ddb.update_item(
+                TableName=table, Key=key(1), UpdateExpression="SET #b = :b", ConditionExpression="#a > :v",
+                ExpressionAttributeNames={"#a": name, "#b": "b"},
+                ExpressionAttributeValues={":v": {"N": bound}, ":b": {"S": bound}}))
+        # five cases, so that each of the server's 64 threads, taking turns, sees them all
+        cases = [("n", "4"), ("n", "6"), ("m", "4"), ("m", "0"), ("n", "5")] * 20
+        return [*(update(*case) for case in cases), answer(ddb.get_item(TableName=table, Key=key(1)))]
+    twin(scenario)
+
+
+def test_updates_that_moto_refuses_are_refused_alike(twin: Callable[[Scenario], None]) -> None:
+    """Each check of an update's values and paths, every walk of the validator, with the first error."""
+    def scenario(ddb: Any, table: str) -> Any:
+        ddb.put_item(TableName=table, Item={**key(1), "s": {"S": "text"}, "n": {"N": "1"}})
+
+        def update(expression: str, values: dict[str, Any], names: dict[str, str] | None = None) -> Any:
+            return error(lambda: ddb.update_item(
+                TableName=table, Key=key(1), UpdateExpression=expression,
+                ExpressionAttributeNames=names or {"#s": "s", "#n": "n", "#x": "absent"},
+                ExpressionAttributeValues=values))
+        one = {":one": {"N": "1"}}
+        return [update("SET #n = #n + :one", one), update("SET #n = #x + :one", one),
+                update("SET #n = #s + :one", one), update("ADD #s :one", one),
+                update("SET #n = list_append(#n, :l)", {":l": {"L": []}}),
+                update("SET #n = :missing + :one", one), update("SET #n = :one, #y = :one", one),
+                update("SET #n = :e", {":e": {"S": ""}}, {"#n": "sk"}),
+                update("SET #n = #x + :one, #s = :one", one),
+                answer(ddb.get_item(TableName=table, Key=key(1)))]
+    twin(scenario)
