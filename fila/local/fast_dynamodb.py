@@ -16,6 +16,7 @@ _REMEMBERED = 512  # distinct expression strings (fila uses a few dozen)
 
 def apply() -> None:
     trees = _remember_expressions()
+    _walk_lighter()
     _validate_lighter(trees)
     whole_tables = _skip_copies_for_streams()
     _transactions_back_up_their_items(whole_tables)
@@ -92,10 +93,8 @@ def _remember_expressions() -> dict[str, Any]:
     return trees
 
 
-def _validate_lighter(trees: dict[str, Any]) -> None:
-    from moto.dynamodb.parsing import ast_nodes, validators
-
-    DepthFirstTraverser, Node = ast_nodes.DepthFirstTraverser, ast_nodes.Node
+def _walk_lighter() -> None:
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
 
     # DepthFirstTraverser.nodes_to_be_processed: built a dict of bound methods at every node of every
     # walk to read its keys, which are fixed per traverser class.
@@ -147,6 +146,11 @@ def _validate_lighter(trees: dict[str, Any]) -> None:
         return node
 
     DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively
+
+
+def _validate_lighter(trees: dict[str, Any]) -> None:
+    from moto.dynamodb.parsing import validators
+    from moto.dynamodb.parsing.ast_nodes import Node
 
     # validators.deepcopy: copied each tree with the generic deepcopy (memo, reduce) before a validator
     # rewrites it; a tree's nodes hold only their type, children and parent.
