@@ -16,15 +16,34 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
+from botocore.exceptions import ConnectionError as EndpointDown
+from botocore.exceptions import HTTPClientError
 from chalice.local import LambdaContext
 
 log = logging.getLogger("fila.local.sqs")
 Handler = Callable[[dict[str, Any], Any], Any]
 DEFAULT_CONCURRENCY = 4
 ONE_RECEIVE_MAX = 10
+PATIENCE_SECONDS = 60.0  # how long a starting mapping waits for SQS to answer
+T = TypeVar("T")
+
+
+def patiently(call: Callable[[], T]) -> T:
+    """``call()``, tried again each second while SQS does not answer (the emulator restarting, or cut
+    off for a moment): a mapping on AWS polls on through an outage, and a workers process that exited
+    instead would be started again into the same outage until `fila up` gave up on it."""
+    deadline = time.monotonic() + PATIENCE_SECONDS
+    while True:
+        try:
+            return call()
+        except (EndpointDown, HTTPClientError) as err:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("SQS does not answer yet (%s); trying again", type(err).__name__)
+            time.sleep(1)
 
 
 def failed_ids(response: Any, batch_ids: set[str]) -> set[str] | None:
@@ -88,9 +107,9 @@ class SqsEventSource:
         self.partial = partial_batch_responses
         self.sqs = boto3.client("sqs")
         self.region = self.sqs.meta.region_name
-        self.queue_arn = self.sqs.get_queue_attributes(
+        self.queue_arn = patiently(lambda: self.sqs.get_queue_attributes(
             QueueUrl=queue_url, AttributeNames=["QueueArn"]
-        )["Attributes"]["QueueArn"]
+        )["Attributes"]["QueueArn"])
         self.stopping = threading.Event()
         self.free = threading.Semaphore(self.concurrency)
         self.batches: queue.Queue[list[dict[str, Any]] | None] = queue.Queue()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -16,7 +17,7 @@ from chalicelib.settings import resource_name
 from chalicelib.store.dynamodb import DynamoStore
 from chalicelib.store.lanes import LaneRecords
 from fila.local.chalice_app import LoadedApp
-from fila.local.event_sources import SqsEventSource
+from fila.local.event_sources import SqsEventSource, patiently
 from fila.local.scheduler import Scheduler
 from fila.local.ttl import Reaper
 
@@ -97,7 +98,7 @@ class Workers:
         for config in app.event_sources:
             handler = app.handler_map[config.name]
             if isinstance(config, SQSEventConfig):
-                url = sqs.get_queue_url(QueueName=config.queue)["QueueUrl"]
+                url: str = patiently(functools.partial(sqs.get_queue_url, QueueName=config.queue))["QueueUrl"]
                 self.sources[(config.queue or "").removeprefix(resource_name(""))] = SqsEventSource(
                     config.name, handler, url,
                     batch_size=config.batch_size,

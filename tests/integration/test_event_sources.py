@@ -8,11 +8,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from chalice import Chalice
 
+from bench.chaos import Outage
+from fila.local import event_sources
 from fila.local.event_sources import SqsEventSource
 
 Behaviour = Callable[[list[dict[str, Any]]], Any]
@@ -209,3 +213,33 @@ def test_messages_received_as_it_stops_are_given_back_at_once(aws_endpoint: str)
     source.stop()
     assert h.batches == []
     assert attrs() == {"ApproximateNumberOfMessages": "1", "ApproximateNumberOfMessagesNotVisible": "0"}
+
+
+def unreachable_sqs(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> Outage:
+    """SQS for clients created from now on: a proxy to the emulator, cut (connections refused)."""
+    endpoint = urlsplit(harness.sqs.meta.endpoint_url)
+    outage = Outage(endpoint.hostname or "127.0.0.1", endpoint.port or 80)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", outage.url)
+    return outage
+
+
+def test_a_mapping_started_while_sqs_is_unreachable_waits_for_it(
+        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    harness.send(3)
+    outage = unreachable_sqs(harness, monkeypatch)
+    threading.Timer(1.5, outage.restore).start()
+    try:
+        source = harness.start(batching_window=0)  # returns once SQS answers
+        harness.wait_for(lambda: sum(len(b) for b in harness.batches) == 3)
+        source.stop()
+    finally:
+        outage.cut(count=False)
+    assert outage.cuts == 0 and source.queue_arn.endswith(":" + harness.name)
+
+
+def test_a_mapping_gives_up_when_sqs_stays_unreachable(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    unreachable_sqs(harness, monkeypatch)
+    monkeypatch.setattr(event_sources, "PATIENCE_SECONDS", 1.0)
+    with pytest.raises(EndpointConnectionError):
+        harness.start()
+    assert harness.source is None and harness.batches == []
