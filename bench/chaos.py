@@ -111,6 +111,7 @@ def kill_workers(stack: Stack, timeout: float = 30) -> None:
         os.killpg(pid, signal.SIGKILL)
     deadline = time.monotonic() + timeout
     while not workers_pids(stack) - killed:
+        stack.assert_running()
         if time.monotonic() > deadline:
             raise RuntimeError("fila up did not start new workers")
         time.sleep(0.2)

@@ -141,6 +141,7 @@ class Soak:
         self.statuses: Counter[int] = Counter()
         self.lock = threading.Lock()
         self.started = 0.0
+        self.chaos_failed: Exception | None = None
         env = aws_env(self.stack.aws)
         self.aws = boto3.session.Session(aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
                                          aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
@@ -177,6 +178,8 @@ class Soak:
             ingested = time.monotonic()
             cpu.append(meter.reading())
             chaos.join()
+            if self.chaos_failed is not None:
+                raise self.chaos_failed
             self._drain(timeout=max(300.0, len(self.planned) * 0.3))
             drained = time.monotonic()
             cpu.append(meter.reading())
@@ -221,6 +224,13 @@ class Soak:
         return len(self._fakes("GET", "crm/_received", None)) > before
 
     def _chaos(self) -> None:
+        try:
+            self._faults()
+        except Exception as err:  # the soak fails with it, once ingest has stopped
+            self.chaos_failed = err
+            raise
+
+    def _faults(self) -> None:
         """Kill the consumers while a job runs, at least 8 s apart (the first after 4 s; a kill waits
         at most 60 s for a running job); cut SQS for 3 s a third of the way in."""
         cut_at = len(self.planned) // 3
@@ -263,6 +273,9 @@ class Soak:
                         p.acks.append(status)
                         p.duplicate_acks += bool(response.json()["duplicate"])
                     return
+                if self.chaos_failed is not None:
+                    return  # the soak has failed: stop sending
+                self.stack.assert_running()
                 time.sleep(0.5)
 
         def deliver(p: Planned) -> None:
@@ -285,6 +298,7 @@ class Soak:
         reported = 0.0
         pending, depth, jobs = -1, -1, Counter[str]()
         while time.monotonic() < deadline:
+            self.stack.assert_running()
             depths = self.queue_depths()
             depth = sum(depths.values())
             if depth == 0:  # scans are heavy for the emulator: only once the queues are empty

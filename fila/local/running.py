@@ -74,6 +74,13 @@ class Stack:
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")
 
+    def assert_running(self) -> None:
+        """Raise when `fila up` has exited: whoever waits on the stack would otherwise wait for nothing."""
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            tail = self.output()[-3000:]
+            raise RuntimeError(f"fila up exited ({self.proc.returncode}); its log ends:\n{tail}")
+
     def kill(self) -> None:
         """SIGKILL `fila up` and every process it started, at once: a crash, or a power cut."""
         assert self.proc is not None

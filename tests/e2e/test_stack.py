@@ -37,7 +37,10 @@ def test_stopping_leaves_no_process_or_port_behind(sig: int) -> None:
     assert running.proc is not None
     children = descendants(running.proc.pid)
     assert len(children) >= 3  # emulator, API, workers
+    running.assert_running()
     took = running.stop(sig)
+    with pytest.raises(RuntimeError, match=r"fila up exited \(0\)"):
+        running.assert_running()  # what a soak waiting on a stopped stack is told
     assert took < 10
     time.sleep(0.2)
     assert descendants(running.proc.pid) == set()
