@@ -204,3 +204,23 @@ def test_updates_that_moto_refuses_are_refused_alike(twin: Callable[[Scenario], 
                 update("SET #n = #x + :one, #s = :one", one),
                 answer(ddb.get_item(TableName=table, Key=key(1)))]
     twin(scenario)
+
+
+def test_items_at_the_size_limit_are_taken_and_refused_alike(twin: Callable[[Scenario], None]) -> None:
+    """moto's limit, 405,000 bytes of names and values: here the key's 7 plus ``big`` (3 + its length)."""
+    def scenario(ddb: Any, table: str) -> Any:
+        def item(n: int, length: int) -> dict[str, Any]:
+            return {**key(n), "n": {"N": "1"}, "big": {"S": "x" * length}}  # "n": 2 bytes more
+
+        def put(n: int, length: int) -> Any:
+            return error(lambda: ddb.put_item(TableName=table, Item=item(n, length)))
+
+        def transact(n: int, length: int) -> Any:
+            return error(lambda: ddb.transact_write_items(TransactItems=[
+                {"Put": {"TableName": table, "Item": item(n, 10)}},
+                {"Put": {"TableName": table, "Item": item(n + 1, length)}}]))
+        at_limit = 405_000 - 7 - 2 - 3
+        found = [put(1, at_limit), put(2, at_limit + 1), put(3, at_limit - 1), transact(4, at_limit),
+                 transact(6, at_limit + 1)]
+        return found + [sorted(i["pk"]["S"] for i in ddb.scan(TableName=table, ProjectionExpression="pk")["Items"])]
+    twin(scenario)
