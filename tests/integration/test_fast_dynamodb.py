@@ -222,5 +222,5 @@ def test_items_at_the_size_limit_are_taken_and_refused_alike(twin: Callable[[Sce
         at_limit = 405_000 - 7 - 2 - 3
         found = [put(1, at_limit), put(2, at_limit + 1), put(3, at_limit - 1), transact(4, at_limit),
                  transact(6, at_limit + 1)]
-        return found + [sorted(i["pk"]["S"] for i in ddb.scan(TableName=table, ProjectionExpression="pk")["Items"])]
+        return [*found, sorted(i["pk"]["S"] for i in ddb.scan(TableName=table, ProjectionExpression="pk")["Items"])]
     twin(scenario)
