@@ -15,6 +15,8 @@ import requests
 
 from fila.local.emulator import free_port
 
+TARGET_URLS = ("CRM_API_URL", "SLACK_WEBHOOK_URL")  # `fila up` points them at its own fakes
+
 
 def descendants(*pids: int) -> set[int]:
     """Every live process below ``pids`` (children start their own sessions, so walk parent links)."""
@@ -48,7 +50,10 @@ class Stack:
         self.base = f"http://127.0.0.1:{self.port}"
         self.aws = f"http://127.0.0.1:{self.aws_port}"
         self.log = tempfile.NamedTemporaryFile(prefix="fila-up-", suffix=".log", delete=False)  # noqa: SIM115
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL_")}
+        # not the caller's endpoints nor its targets: a bench that set them for its own stage (whose fakes
+        # are on another port) would send this stack's CRM and Slack calls nowhere
+        inherited = {k: v for k, v in os.environ.items()
+                     if not k.startswith("AWS_ENDPOINT_URL_") and k not in TARGET_URLS}
         self.env = {**inherited, "PORT": str(self.port), "AWS_ENDPOINT_URL": self.aws,
                     "FILA_STAGE": "local", "POWERTOOLS_LOG_LEVEL": "WARNING",
                     "FILA_STATE_DIR": tempfile.mkdtemp(prefix="fila-state-"), **env}
