@@ -35,9 +35,13 @@ def _workers(args: argparse.Namespace) -> int:
     stop = StopSignals()
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>`: every thread's stack, to see what waits
     from fila.local import chalice_app
+    from fila.local.event_sources import StartAbandoned
     from fila.local.workers import Workers
 
-    workers = Workers(chalice_app.load())
+    try:
+        workers = Workers(chalice_app.load(), stopping=lambda: stop.requested)
+    except StartAbandoned:  # stopped while SQS did not answer: nothing was started
+        return _leave()
     if not stop.requested:
         workers.start()
         stop.wait()

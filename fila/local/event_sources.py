@@ -31,10 +31,15 @@ PATIENCE_SECONDS = 60.0  # how long a starting mapping waits for SQS to answer
 T = TypeVar("T")
 
 
-def patiently(call: Callable[[], T]) -> T:
+class StartAbandoned(Exception):
+    """A stop was asked for while a starting mapping waited for SQS."""
+
+
+def patiently(call: Callable[[], T], stopping: Callable[[], bool] | None = None) -> T:
     """``call()``, tried again each second while SQS does not answer (the emulator restarting, or cut
     off for a moment): a mapping on AWS polls on through an outage, and a workers process that exited
-    instead would be started again into the same outage until `fila up` gave up on it."""
+    instead would be started again into the same outage until `fila up` gave up on it. A stop asked for
+    meanwhile ends the wait at once (StartAbandoned)."""
     deadline = time.monotonic() + PATIENCE_SECONDS
     while True:
         try:
@@ -43,7 +48,10 @@ def patiently(call: Callable[[], T]) -> T:
             if time.monotonic() >= deadline:
                 raise
             log.warning("SQS does not answer yet (%s); trying again", type(err).__name__)
-            time.sleep(1)
+            for _ in range(10):
+                if stopping is not None and stopping():
+                    raise StartAbandoned from err
+                time.sleep(0.1)
 
 
 def failed_ids(response: Any, batch_ids: set[str]) -> set[str] | None:
@@ -93,7 +101,7 @@ class SqsEventSource:
     def __init__(self, name: str, handler: Handler, queue_url: str, *, batch_size: int = 10,
                  batching_window: float = 0, concurrency: int | None = None, wait_seconds: int = 5,
                  timeout_seconds: int = 30, yield_to: Callable[[], bool] | None = None,
-                 partial_batch_responses: bool = True) -> None:
+                 partial_batch_responses: bool = True, stopping: Callable[[], bool] | None = None) -> None:
         self.name = name
         self.handler = handler
         self.queue_url = queue_url
@@ -109,7 +117,7 @@ class SqsEventSource:
         self.region = self.sqs.meta.region_name
         self.queue_arn = patiently(lambda: self.sqs.get_queue_attributes(
             QueueUrl=queue_url, AttributeNames=["QueueArn"]
-        )["Attributes"]["QueueArn"])
+        )["Attributes"]["QueueArn"], stopping)
         self.stopping = threading.Event()
         self.free = threading.Semaphore(self.concurrency)
         self.batches: queue.Queue[list[dict[str, Any]] | None] = queue.Queue()

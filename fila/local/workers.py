@@ -86,8 +86,10 @@ GIVES_WAY_TO = {"default": "high"}
 
 
 class Workers:
-    def __init__(self, loaded: LoadedApp, wait_seconds: int = 2) -> None:
-        """``wait_seconds``: each long poll, shorter than the time ``stop`` gives the pollers."""
+    def __init__(self, loaded: LoadedApp, wait_seconds: int = 2, stopping: Callable[[], bool] | None = None
+                 ) -> None:
+        """``wait_seconds``: each long poll, shorter than the time ``stop`` gives the pollers; ``stopping``:
+        whether a stop was asked for while the mappings wait for SQS to answer."""
         app = loaded.app
         sqs = boto3.client("sqs")
         timeouts = resources.function_timeouts()
@@ -98,7 +100,8 @@ class Workers:
         for config in app.event_sources:
             handler = app.handler_map[config.name]
             if isinstance(config, SQSEventConfig):
-                url: str = patiently(functools.partial(sqs.get_queue_url, QueueName=config.queue))["QueueUrl"]
+                lookup = functools.partial(sqs.get_queue_url, QueueName=config.queue)
+                url: str = patiently(lookup, stopping)["QueueUrl"]
                 self.sources[(config.queue or "").removeprefix(resource_name(""))] = SqsEventSource(
                     config.name, handler, url,
                     batch_size=config.batch_size,
@@ -107,6 +110,7 @@ class Workers:
                     wait_seconds=wait_seconds,
                     timeout_seconds=timeouts.get(config.name, 60),
                     partial_batch_responses=partial,
+                    stopping=stopping,
                 )
             elif isinstance(config, ScheduledEventConfig):
                 expression = config.schedule_expression

@@ -234,7 +234,7 @@ def test_a_mapping_started_while_sqs_is_unreachable_waits_for_it(
         source.stop()
     finally:
         outage.cut(count=False)
-    assert outage.cuts == 0 and source.queue_arn.endswith(":" + harness.name)
+    assert source.queue_arn.endswith(":" + harness.name)
 
 
 def test_a_mapping_gives_up_when_sqs_stays_unreachable(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -243,3 +243,13 @@ def test_a_mapping_gives_up_when_sqs_stays_unreachable(harness: Harness, monkeyp
     with pytest.raises(EndpointConnectionError):
         harness.start()
     assert harness.source is None and harness.batches == []
+
+
+def test_a_stop_ends_the_wait_for_sqs_at_once(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not the minute's patience, nor the connection error it would end with: the stop itself."""
+    unreachable_sqs(harness, monkeypatch)
+    asked = threading.Event()
+    threading.Timer(0.5, asked.set).start()
+    with pytest.raises(event_sources.StartAbandoned):
+        harness.start(stopping=asked.is_set)
+    assert harness.source is None
