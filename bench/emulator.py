@@ -173,16 +173,17 @@ def stack_depth(stack: Stack) -> int:
     return total
 
 
-def _jobs_outcome(ddb: Any) -> dict[str, int]:
-    """Jobs by status, and their attempts past the first: a burst whose jobs retried (a target that
-    does not answer) drains slower for a reason that is not the one measured."""
-    found: dict[str, int] = {"retries": 0}
+def _by_status(ddb: Any, table: str) -> dict[str, int]:
+    """A table's items by status; for jobs, also their attempts past the first ("retries"): a burst whose
+    jobs retried (a target that does not answer) drains slower for a reason that is not the one measured."""
+    found: dict[str, int] = {"retries": 0} if table == "jobs" else {}
     for page in ddb.get_paginator("scan").paginate(
-            TableName="fila-local-jobs", ProjectionExpression="#s, attempts_made",
+            TableName=f"fila-local-{table}", ProjectionExpression="#s, attempts_made",
             ExpressionAttributeNames={"#s": "status"}):
         for item in page["Items"]:
             found[item["status"]["S"]] = found.get(item["status"]["S"], 0) + 1
-            found["retries"] += max(0, int(item.get("attempts_made", {"N": "1"})["N"]) - 1)
+            if "retries" in found:
+                found["retries"] += max(0, int(item.get("attempts_made", {"N": "1"})["N"]) - 1)
     return found
 
 
@@ -229,13 +230,8 @@ def burst(events: int, source: str = "standard", event_type: str = "customer.upd
                 time.sleep(0.5)
             out["drained_s"] = round(time.monotonic() - started, 1)
             out["cpu_percent_of_a_core"] = cpu_share(before, meter.reading(), time.monotonic() - started)
-        statuses: dict[str, int] = {}
-        for page in ddb.get_paginator("scan").paginate(TableName="fila-local-events", ProjectionExpression="#s",
-                                                        ExpressionAttributeNames={"#s": "status"}):
-            for item in page["Items"]:
-                statuses[item["status"]["S"]] = statuses.get(item["status"]["S"], 0) + 1
-        out["statuses"] = statuses
-        out["jobs"] = _jobs_outcome(ddb)
+        out["statuses"] = statuses = _by_status(ddb, "events")
+        out["jobs"] = _by_status(ddb, "jobs")
         out["events_per_s"] = round(events / out["drained_s"], 1)
         print(f"  burst {events}: {out['events_per_s']} events/s end to end ({statuses}; jobs {out['jobs']})",
               flush=True)

@@ -17,6 +17,7 @@ SECRETS = {
     "ADMIN_TOKEN": "fila-local-admin",
 }
 API_PORT = 8000
+FAKE_TARGETS = {"CRM_API_URL": "crm", "SLACK_WEBHOOK_URL": "slack"}  # served beside the local API
 
 
 def fake_url(target: str, port: int | str | None = None) -> str:
@@ -38,6 +39,6 @@ def stage_env(port: int | str | None = None) -> dict[str, str]:
     env["FILA_BATCH_RESPONSE"] = "partial"  # the local mappings report partial failures, as make deploy's do
     if stage == LOCAL_STAGE or stage.startswith(LOCAL_STAGE + "-"):
         env.update({name: os.environ.get(name) or SECRETS[name] for name in SECRETS})
-        env["CRM_API_URL"] = os.environ.get("CRM_API_URL") or fake_url("crm", port)
-        env["SLACK_WEBHOOK_URL"] = os.environ.get("SLACK_WEBHOOK_URL") or fake_url("slack", port)
+        for name, fake in FAKE_TARGETS.items():
+            env[name] = os.environ.get(name) or fake_url(fake, port)
     return env

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import requests
 
+from fila.local.defaults import FAKE_TARGETS
 from fila.local.emulator import free_port
-
-TARGET_URLS = ("CRM_API_URL", "SLACK_WEBHOOK_URL")  # `fila up` points them at its own fakes
 
 
 def descendants(*pids: int) -> set[int]:
@@ -53,7 +52,7 @@ class Stack:
         # not the caller's endpoints nor its targets: a bench that set them for its own stage (whose fakes
         # are on another port) would send this stack's CRM and Slack calls nowhere
         inherited = {k: v for k, v in os.environ.items()
-                     if not k.startswith("AWS_ENDPOINT_URL_") and k not in TARGET_URLS}
+                     if not k.startswith("AWS_ENDPOINT_URL_") and k not in FAKE_TARGETS}
         self.env = {**inherited, "PORT": str(self.port), "AWS_ENDPOINT_URL": self.aws,
                     "FILA_STAGE": "local", "POWERTOOLS_LOG_LEVEL": "WARNING",
                     "FILA_STATE_DIR": tempfile.mkdtemp(prefix="fila-state-"), **env}
