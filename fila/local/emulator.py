@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from fila.local.defaults import stage_env
@@ -78,16 +78,21 @@ def state_dir() -> Path | None:
     return Path(folder).resolve() / "emulator" if folder else None
 
 
-def endpoints(url: str) -> dict[str, str]:
-    """The direct endpoints of an embedded emulator's service processes ({} for any other endpoint)."""
+def status(url: str) -> dict[str, Any]:
+    """An embedded emulator's ``/_fila/status`` ({} for any other endpoint, LocalStack included)."""
     import urllib3
 
     try:
         response = urllib3.request("GET", f"{url}/_fila/status", timeout=3, retries=False)
-        found = json.loads(response.data).get("endpoints", {}) if response.status == 200 else {}
-    except (urllib3.exceptions.HTTPError, ValueError, AttributeError):
+        found = json.loads(response.data) if response.status == 200 else {}
+    except (urllib3.exceptions.HTTPError, ValueError):
         return {}
-    return {str(k): str(v) for k, v in found.items()}
+    return found if isinstance(found, dict) else {}
+
+
+def endpoints(url: str) -> dict[str, str]:
+    """The direct endpoints of an embedded emulator's service processes ({} for any other endpoint)."""
+    return {str(k): str(v) for k, v in status(url).get("endpoints", {}).items()}
 
 
 def start_moto(url: str, log: int | None = subprocess.DEVNULL, state: Path | None = None,

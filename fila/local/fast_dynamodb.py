@@ -13,6 +13,7 @@ from typing import Any
 
 _REMEMBERED = 512  # distinct expression strings (fila uses a few dozen)
 _ITEM_LIMIT = 405_000  # bytes: moto's LimitedSizeDict limit (AWS's 400 KB, as moto measured it)
+WRITES = threading.RLock()  # one write at a time (_atomic_writes; fila.local.dynamodb_ttl's deletes too)
 
 
 def apply() -> None:
@@ -335,9 +336,8 @@ def _atomic_writes() -> None:
     conditional write atomically; every claim fila makes relies on that."""
     from moto.dynamodb.models import DynamoDBBackend
 
-    one_at_a_time = threading.RLock()
     for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
-        setattr(DynamoDBBackend, name, _serialized(getattr(DynamoDBBackend, name), one_at_a_time))
+        setattr(DynamoDBBackend, name, _serialized(getattr(DynamoDBBackend, name), WRITES))
 
 
 def _serialized(write: Any, lock: Any) -> Any:

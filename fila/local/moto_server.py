@@ -240,7 +240,7 @@ def serve(role: str, host: str, port: int, stop: StopSignals, state_dir: Path | 
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from waitress import create_server
 
-    from fila.local import fast_sqs, snapshot
+    from fila.local import dynamodb_ttl, fast_sqs, snapshot
     from fila.local.router import Router
 
     if role in SIBLINGS:
@@ -269,6 +269,8 @@ def serve(role: str, host: str, port: int, stop: StopSignals, state_dir: Path | 
     if stop.requested:
         stop_siblings(siblings.values(), grace=0)
         return  # nothing was served, so nothing may be saved over the last state
+    if own in ("dynamodb", "all"):
+        dynamodb_ttl.start()
     coordinator: snapshot.Coordinator | None = None
     if store is not None:
         members: dict[str, Any] = {own: LocalMember(GATE)}
@@ -277,6 +279,7 @@ def serve(role: str, host: str, port: int, stop: StopSignals, state_dir: Path | 
 
     def status() -> dict[str, Any]:
         return {"role": role, "endpoints": {r: s.url for r, s in siblings.items()},
+                "deletes_expired_items": True,  # fila.local.dynamodb_ttl
                 "snapshots": coordinator.stats.as_dict() if coordinator else None}
 
     app: Any = Emulator(DomainDispatcherApplication(create_backend_app), GATE, status)

@@ -1,4 +1,5 @@
-"""DynamoDB TTL, done locally: moto never deletes expired items, so the runtime does.
+"""DynamoDB TTL, done by a client, for an emulator that does not delete expired items itself (fila's own
+does: fila.local.dynamodb_ttl; the workers ask it).
 
 AWS deletes items whose TTL attribute (epoch seconds) is in the past, typically within a few days;
 this reaper does it every ``interval`` seconds, with a condition so a refreshed item survives.

@@ -16,6 +16,7 @@ from chalicelib import resources
 from chalicelib.settings import resource_name
 from chalicelib.store.dynamodb import DynamoStore
 from chalicelib.store.lanes import LaneRecords
+from fila.local import emulator
 from fila.local.chalice_app import LoadedApp
 from fila.local.event_sources import SqsEventSource, patiently
 from fila.local.scheduler import Scheduler
@@ -120,7 +121,10 @@ class Workers:
         paused = Paused(list(self.sources))
         for lane, source in self.sources.items():
             source.paused = paused.of(lane)
-        self.reaper = Reaper({resource_name(t.name): t.ttl for t in resources.tables().values() if t.ttl})
+        # fila's emulator deletes expired items itself (fila.local.dynamodb_ttl); other emulators may not
+        native = emulator.status(os.environ.get("AWS_ENDPOINT_URL", "")).get("deletes_expired_items", False)
+        expiring = {resource_name(t.name): t.ttl for t in resources.tables().values() if t.ttl}
+        self.reaper = Reaper({} if native else expiring)
 
     def start(self) -> None:
         for source in self.sources.values():

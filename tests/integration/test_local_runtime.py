@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
+from typing import Any
 
 import boto3
+import pytest
 
 from chalicelib import resources
 from chalicelib.settings import resource_name
+from fila.local.emulator import endpoints, free_port, start_moto, status
 from fila.local.provision import provision
 from fila.local.ttl import reap
+from tests.helpers import stop
 
 
 def test_provisioning_creates_everything_in_infra_and_is_idempotent(stage: str) -> None:
@@ -32,11 +37,54 @@ def test_provisioning_creates_everything_in_infra_and_is_idempotent(stage: str) 
         s3.head_bucket(Bucket=resource_name(key))
 
 
-def test_the_ttl_reaper_deletes_expired_items_only(stage: str) -> None:
-    ddb, table, now = boto3.client("dynamodb"), resource_name("jobs"), time.time()
-    for job_id, expires in (("old", now - 10), ("fresh", now + 3600)):
-        ddb.put_item(TableName=table, Item={"job_id": {"S": job_id}, "expires_at": {"N": str(int(expires))}})
+def _ttl_table(ddb: Any, ttl: bool) -> str:
+    table = "ttl-" + uuid.uuid4().hex[:10]
+    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}])
+    if ttl:
+        ddb.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True,
+                                                                          "AttributeName": "expires_at"})
+    return table
+
+
+def _expiring(ddb: Any, table: str, now: float) -> None:
+    for job_id, expires in (("old", {"N": str(int(now - 10))}), ("fresh", {"N": str(int(now + 3600))})):
+        ddb.put_item(TableName=table, Item={"job_id": {"S": job_id}, "expires_at": expires})
     ddb.put_item(TableName=table, Item={"job_id": {"S": "forever"}})
+
+
+def test_the_ttl_reaper_deletes_expired_items_only(stage: str) -> None:
+    """The client's reaper, for emulators that do not expire items (a table without TTL here, so the
+    emulator's own expiry cannot race it)."""
+    ddb, now = boto3.client("dynamodb"), time.time()
+    table = _ttl_table(ddb, ttl=False)
+    _expiring(ddb, table, now)
     assert reap(table, "expires_at", now) == 1
     left = {i["job_id"]["S"] for i in ddb.scan(TableName=table)["Items"]}
     assert left == {"fresh", "forever"}
+
+
+def test_the_emulator_deletes_expired_items_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    """fila's emulator runs DynamoDB TTL in its DynamoDB process, on tables with TTL enabled only, and
+    says so, so the workers leave their client reaper idle."""
+    monkeypatch.setenv("FILA_TTL_SECONDS", "0.2")
+    url = f"http://127.0.0.1:{free_port()}"
+    proc = start_moto(url)
+    assert proc is not None
+    try:
+        assert status(url)["deletes_expired_items"] is True
+        ddb = boto3.client("dynamodb", endpoint_url=endpoints(url)["dynamodb"])
+        on, off, now = _ttl_table(ddb, ttl=True), _ttl_table(ddb, ttl=False), time.time()
+        for table in (on, off):
+            _expiring(ddb, table, now)
+            ddb.put_item(TableName=table, Item={"job_id": {"S": "text"}, "expires_at": {"S": "1"}})  # not a number
+        deadline = time.monotonic() + 10
+        while "old" in (left := {i["job_id"]["S"] for i in ddb.scan(TableName=on)["Items"]}):
+            assert time.monotonic() < deadline, "the expired item is still there"
+            time.sleep(0.1)
+        assert left == {"fresh", "forever", "text"}
+        assert {i["job_id"]["S"] for i in ddb.scan(TableName=off)["Items"]} == {"old", "fresh", "forever", "text"}
+    finally:
+        stop(proc)
+    assert status(url) == {}  # nothing there: what LocalStack or any other endpoint answers
