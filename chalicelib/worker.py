@@ -9,7 +9,9 @@
 - Failure: the attempt (error type, message, trimmed traceback, time) is appended, the job is
   ``delayed`` until its retry and the message's visibility becomes the backoff. After the last attempt,
   or on ``Permanent``, the worker itself sends the job to its lane's DLQ with the reason and history
-  and marks it ``failed`` (SQS's maxReceiveCount stays only a safety net).
+  and marks it ``failed`` (SQS's maxReceiveCount stays only a safety net). A worker killed between the
+  two leaves the job claimed, so the next attempt sends it again: at least once into the DLQ; once a
+  redriven copy completes it, the other finds it completed and is dropped.
 
 The job record is the idempotency record (Powertools' idempotency utility would add a second table
 and a second write per job for what the claim and the completion write already guarantee).
