@@ -110,7 +110,7 @@ class SqsEventSource:
         self.concurrency = concurrency or DEFAULT_CONCURRENCY
         self.wait_seconds = wait_seconds
         self.timeout_seconds = timeout_seconds
-        self.yield_to = yield_to  # priority: skip a poll while a higher lane has work
+        self.yield_to = yield_to  # priority: one batch at a time while a higher lane has work
         self.paused: Callable[[], bool] | None = None  # an operator paused the lane: poll nothing
         self.partial = partial_batch_responses
         self.sqs = boto3.client("sqs")
@@ -123,6 +123,7 @@ class SqsEventSource:
         self.batches: queue.Queue[list[dict[str, Any]] | None] = queue.Queue()
         self.threads: list[threading.Thread] = []
         self.active = 0  # invocations running now (a lower lane gives way while this is > 0)
+        self.held = 0  # batches received and not yet done (queued for an invoker, or running)
         self._count_lock = threading.Lock()
 
     def start(self) -> None:
@@ -157,6 +158,8 @@ class SqsEventSource:
                 self.stopping.wait(1.0)
                 continue
             if messages and not self.stopping.is_set():
+                with self._count_lock:
+                    self.held += 1
                 self.batches.put(messages)
                 continue
             self.free.release()
@@ -164,8 +167,12 @@ class SqsEventSource:
                 self.release(messages)
 
     def _holding(self) -> bool:
-        """Paused by an operator, or giving way to a higher lane: poll nothing now."""
-        return (self.paused is not None and self.paused()) or (self.yield_to is not None and self.yield_to())
+        """Paused by an operator: poll nothing. Giving way to a higher lane that has work: one batch at a
+        time, so this lane is slowed, never starved (a soak's default lane waited 90 s behind its high
+        lane, on a machine a third idle)."""
+        if self.paused is not None and self.paused():
+            return True
+        return self.held > 0 and self.yield_to is not None and self.yield_to()
 
     def _invoker(self) -> None:
         while (messages := self.batches.get()) is not None:
@@ -174,6 +181,8 @@ class SqsEventSource:
             except Exception:
                 log.exception("%s: deleting a batch failed; it comes back", self.name)
             finally:
+                with self._count_lock:
+                    self.held -= 1
                 self.free.release()
 
     def receive_batch(self) -> list[dict[str, Any]]:

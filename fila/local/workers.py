@@ -30,7 +30,8 @@ class LaneBusy:
     every ``every`` seconds).
 
     Lambda gives the high lane more concurrency; on one machine that is not enough under a backlog,
-    so locally a lower lane's poller waits while the high lane has work (SQS has no priorities).
+    so locally a lower lane runs one batch at a time while the high lane has work (SQS has no
+    priorities): slowed, never starved.
     """
 
     def __init__(self, higher: SqsEventSource, every: float = 0.25) -> None:
@@ -76,7 +77,7 @@ class Paused:
 
 
 def give_way(sources: dict[str, SqsEventSource]) -> None:
-    """Make each lower lane's poller wait for its higher lane."""
+    """Make each lower lane run one batch at a time while its higher lane has work."""
     for lower, higher in GIVES_WAY_TO.items():
         if lower in sources and higher in sources:
             sources[lower].yield_to = LaneBusy(sources[higher])

@@ -144,6 +144,33 @@ def test_high_lane_jobs_finish_before_an_earlier_default_backlog(system: JobSyst
     assert max(i for i, q in enumerate(finished) if q == "high") < 15, finished
 
 
+def test_a_lower_lane_runs_one_batch_at_a_time_behind_a_busy_higher_lane(system: JobSystem,
+                                                                         consumers: Consumers) -> None:
+    """Slowed, never starved: the default lane keeps going while the high lane has a backlog, one batch
+    (one invocation) at a time instead of its concurrency's worth."""
+    lock, finished, peak, high_left = threading.Lock(), [], [0], [40]
+
+    def work(job: Job) -> None:
+        with lock:
+            if high_left[0] > 0:
+                peak[0] = max(peak[0], consumers.sources["default"].active)
+        time.sleep(0.2)
+        with lock:
+            high_left[0] -= job.queue == "high"
+            finished.append(job.queue)
+
+    BEHAVIOUR["test-slow"] = work
+    for i in range(40):
+        system.enqueue("test-slow", {"i": i}, priority="high")
+    for i in range(30):
+        system.enqueue("test-slow", {"i": i})
+    consumers.start("high", "default", concurrency=2)
+    wait_for(lambda: len(finished) == 70, timeout=60)
+    last_high = max(i for i, q in enumerate(finished) if q == "high")
+    assert finished.index("default") < last_high, "the default lane waited for the whole high backlog"
+    assert peak[0] == 1, f"{peak[0]} default invocations at once while the high lane had work"
+
+
 def test_maximum_concurrency_five_on_the_email_lane_is_never_exceeded(system: JobSystem,
                                                                       consumers: Consumers) -> None:
     lock, active, peak = threading.Lock(), [0], [0]
