@@ -58,28 +58,21 @@ def decode(item: dict[str, Any]) -> Record:
 
 
 class _Expression:
-    """Placeholders for the names and values of one request, one per distinct name or value (a claim
-    names ``status`` four times): a shorter request for the service to parse."""
+    """Placeholders for the names and values of one request."""
 
     def __init__(self) -> None:
         self.names: dict[str, str] = {}
         self.values: dict[str, Any] = {}
-        self._named: dict[str, str] = {}
-        self._valued: dict[str, str] = {}
 
     def name(self, attribute: str) -> str:
-        if attribute not in self._named:
-            self._named[attribute] = placeholder = f"#n{len(self.names)}"
-            self.names[placeholder] = attribute
-        return self._named[attribute]
+        placeholder = f"#n{len(self.names)}"
+        self.names[placeholder] = attribute
+        return placeholder
 
     def value(self, value: Any) -> str:
-        serialized = _serializer.serialize(_to_dynamo(value))
-        same = json.dumps(serialized, sort_keys=True, default=repr)  # {"N": "1"} and {"S": "1"} differ
-        if same not in self._valued:
-            self._valued[same] = placeholder = f":v{len(self.values)}"
-            self.values[placeholder] = serialized
-        return self._valued[same]
+        placeholder = f":v{len(self.values)}"
+        self.values[placeholder] = _serializer.serialize(_to_dynamo(value))
+        return placeholder
 
     def condition(self, expect: Expect, key: str) -> str:
         parts = []
