@@ -1,0 +1,92 @@
+"""The emulator's CPU per job: a job's claim and its completion, as fila's store writes them.
+
+    .venv/bin/python -m bench.job_cpu [--jobs 600] [--runs 3]
+
+CPU seconds (from /proc, every emulator process) rather than wall time, so a shared, noisy machine
+moves the figure less than it moves throughput: what the emulator spends on fila's requests (their
+expressions, their items), which bounds every local throughput figure. Each run starts a fresh
+emulator, provisions a stage, creates the jobs (not counted) and then claims and completes each one
+from a single client. Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
+
+
+def _emulator_pids(root: int) -> list[int]:
+    children = Path(f"/proc/{root}/task/{root}/children").read_text().split()
+    return [root, *(int(c) for c in children)]
+
+
+def run(jobs: int) -> dict[str, Any]:
+    from fila.local import emulator
+
+    url = f"http://127.0.0.1:{emulator.free_port()}"
+    proc = emulator.start_moto(url)
+    assert proc is not None, "something already listens there"
+    try:
+        os.environ.update({**emulator.aws_env(url), "FILA_STAGE": "jobcpu"})
+        import boto3
+
+        from chalicelib.jobs import JobStatus
+        from chalicelib.settings import resource_name
+        from chalicelib.store.dynamodb import DynamoStore
+        from chalicelib.system import JobSystem
+        from fila.local.provision import provision
+        from fila.memory import MemoryQueues
+
+        provision()
+        system = JobSystem([], store=DynamoStore(), queues=MemoryQueues())
+        start_items = boto3.client("dynamodb").scan(TableName=resource_name("jobs"), Select="COUNT")["Count"]
+        made = [system.new_job("noop", {"i": i}, job_id=f"cpu-{uuid.uuid4().hex}") for i in range(jobs)]
+        for start in range(0, jobs, 25):
+            system.jobs.create_all(made[start:start + 25])
+        pids = _emulator_pids(proc.pid)
+        before, started = _cpu_seconds(pids), time.perf_counter()
+        for job in made:
+            now = time.time()
+            claimed = system.jobs.claim(job.job_id, now + 40, now)
+            assert claimed is not None
+            assert system.jobs.settle(claimed, JobStatus.COMPLETED, result={"ok": True}, keep=3600, now=time.time())
+        cpu, wall = _cpu_seconds(pids) - before, time.perf_counter() - started
+        return {"start_items": start_items, "jobs": jobs, "emulator_cpu_ms_per_job": round(1000 * cpu / jobs, 2),
+                "wall_ms_per_job": round(1000 * wall / jobs, 2)}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=600)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    runs = []
+    for n in range(args.runs):
+        runs.append(run(args.jobs))
+        print(f"run {n + 1}: started from {runs[-1]['start_items']} job items; "
+              f"{runs[-1]['emulator_cpu_ms_per_job']} ms of emulator CPU per job", flush=True)
+    cpu = [r["emulator_cpu_ms_per_job"] for r in runs]
+    print(json.dumps({"runs": runs, "mean_cpu_ms_per_job": round(statistics.mean(cpu), 2)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
