@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +32,6 @@ from chalicelib.system import JobSystem
 
 blueprint = Blueprint(__name__)
 DEFAULT_REMAINING_MS = 30_000
-Turn = tuple[bool, float]  # a start under a lane's rate limit: granted, at what time
 
 
 class RecordsLeft(Exception):
@@ -48,25 +46,18 @@ def _message(record: dict[str, Any]) -> Any:
         return None
 
 
-def _is_job(message: Any) -> bool:
-    return (isinstance(message, dict) and message.get("kind") == "job"
-            and isinstance(message.get("job_id"), str))
-
-
-def process(system: JobSystem, record: dict[str, Any], message: Any, lane: str, remaining_ms: float,
-            turn: Turn | None = None) -> bool:
-    """One record (``message``: its parsed body; ``turn``: its start under the lane's rate limit, if
-    taken with the batch's); True when it is done (to delete), False to see it again."""
+def process(system: JobSystem, record: dict[str, Any], message: Any, lane: str, remaining_ms: float) -> bool:
+    """One record (``message``: its parsed body); True when it is done (to delete), False to see it again."""
     kind = message.get("kind") if isinstance(message, dict) else None
     attributes = record.get("attributes", {})
     if kind == "event":
         redelivered = int(attributes.get("ApproximateReceiveCount", "1")) > 1
         dispatch.take_event(system, message, redelivered=redelivered)
         return True
-    if _is_job(message):
+    if kind == "job" and isinstance(message.get("job_id"), str):
         delivery = worker.Delivery(receipt_handle=record["receiptHandle"], body=message, lane=lane,
                                    sent_at=int(attributes.get("SentTimestamp", "0")) / 1000)
-        return worker.run(system, delivery, remaining_ms, turn=turn)
+        return worker.run(system, delivery, remaining_ms)
     system.queues.to_dlq(lane, {"kind": "poison", "body": record["body"][:200_000]},
                          "the message is not a fila event or job message")
     logger.warning("poison message moved to the DLQ", extra={"message_id": record["messageId"], "lane": lane})
@@ -79,17 +70,6 @@ def _subject(record: dict[str, Any], message: Any) -> str:
         return str(message.get("job_id") or f"{message['source']}#{message['event_id']}")
     except (KeyError, TypeError, AttributeError):
         return record["messageId"]
-
-
-def _turns(system: JobSystem, lane: str, parsed: list[tuple[dict[str, Any], Any]]) -> dict[str, Turn]:
-    """The batch's starts under the lane's rate limit, taken in one write rather than one per job: each
-    due job record's (granted, at what time), by message id."""
-    limit, now = system.limits.get(lane), time.time()
-    due = [record["messageId"] for record, message in parsed if _is_job(message) and worker.due(message, now)]
-    if limit is None or not due:
-        return {}
-    taken = system.lanes.take_many(lane, limit, now, len(due))
-    return {message_id: (granted, now + wait) for message_id, (granted, wait) in zip(due, taken, strict=True)}
 
 
 @cache
@@ -107,8 +87,7 @@ def handle_batch(system: JobSystem, lane: Lane, records: list[dict[str, Any]], c
         out = []
         for record, message in group:
             try:
-                turn = turns.get(record["messageId"]) if "messageId" in record else None
-                done = process(system, record, message, lane.name, remaining(), turn)
+                done = process(system, record, message, lane.name, remaining())
             except Exception:
                 logger.exception("record failed; SQS delivers it again",
                                  extra={"message_id": record.get("messageId")})
@@ -116,10 +95,9 @@ def handle_batch(system: JobSystem, lane: Lane, records: list[dict[str, Any]], c
             out.append((record, done))
         return out
 
-    parsed = [(record, _message(record)) for record in records]
-    turns = _turns(system, lane.name, parsed)
     groups: dict[str, list[tuple[dict[str, Any], Any]]] = defaultdict(list)
-    for record, message in parsed:
+    for record in records:
+        message = _message(record)
         groups[_subject(record, message)].append((record, message))
     outcomes: Iterable[list[tuple[dict[str, Any], bool]]]
     if len(groups) == 1 or lane.parallel <= 1:

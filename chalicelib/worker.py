@@ -47,24 +47,16 @@ class Delivery:
     sent_at: float  # epoch seconds
 
 
-def due(body: dict[str, Any], now: float) -> bool:
-    """Whether a job message is to run now (not one that hops on towards its ``not_before``)."""
-    return float(body.get("not_before", 0)) <= now
-
-
-def run(system: JobSystem, delivery: Delivery, remaining_ms: float, now: float | None = None,
-        turn: tuple[bool, float] | None = None) -> bool:
-    """Process one job message; True when the message is done (delete it), False to see it again.
-    ``turn``: its start under the lane's rate limit, taken with its batch's (granted, at what time)."""
+def run(system: JobSystem, delivery: Delivery, remaining_ms: float, now: float | None = None) -> bool:
+    """Process one job message; True when the message is done (delete it), False to see it again."""
     now = time.time() if now is None else now
     body, job_id = delivery.body, str(delivery.body["job_id"])
-    if not due(body, now):
-        not_before = float(body["not_before"])
+    not_before = float(body.get("not_before", 0))
+    if not_before > now:
         return later(system, delivery, not_before - now, now, until=not_before)
     limit = system.limits.get(delivery.lane)
     if limit is not None:
-        granted, wait = system.lanes.take(delivery.lane, limit, now) if turn is None else (
-            turn[0], max(0.0, turn[1] - now))
+        granted, wait = system.lanes.take(delivery.lane, limit, now)
         if not granted:
             return over_limit(system, delivery, wait, now)
         if wait <= PACE_AT_MOST:  # its turn within the window (a longer window's turns are not paced)

@@ -3,7 +3,7 @@
 One partition per lane in the ``lanes`` table, one record per slot:
 - ``state``: whether the lane is paused;
 - ``rate#<window>``: how many jobs started in one window of its rate limit (Bull's limiter is such a
-  fixed window too); one unconditional ADD per batch, so concurrent invocations never retry a write;
+  fixed window too); one unconditional ADD per job, so concurrent invocations never retry a write;
 - ``m#<minute>``: that minute's counts (completed, failed, retried), wait and run time histograms
   and queue depth, written once per batch and per sweep, never once per job.
 """
@@ -41,12 +41,7 @@ class LaneRecords:
                           Change(put={"paused": paused, "updated_at": clock.iso(now)}))
 
     def take(self, lane: str, limit: RateLimit, now: float) -> tuple[bool, float]:
-        """A start under the lane's rate limit: (granted, seconds until its turn)."""
-        return self.take_many(lane, limit, now, 1)[0]
-
-    def take_many(self, lane: str, limit: RateLimit, now: float, n: int) -> list[tuple[bool, float]]:
-        """``n`` starts under the lane's rate limit in one write (a batch's): each (granted, seconds until
-        its turn), in the order taken.
+        """A start under the lane's rate limit: (granted, seconds until its turn).
 
         Granted starts are spaced evenly over their window (the n-th at n-1 spacings in), so a window's
         starts do not all land at its beginning. The count goes up whether or not the start is granted,
@@ -56,14 +51,11 @@ class LaneRecords:
         begins = window * limit.per_seconds
         record = self.store.update(TABLE, {"lane": lane, "slot": f"rate#{window}"},
                                    Change(put={"expires_at": int(begins + limit.per_seconds) + 60},
-                                          add={"taken": n}))
-        first = int(record["taken"]) - n  # 0-based place of the first, in this window
+                                          add={"taken": 1}))
+        place = int(record["taken"]) - 1  # 0-based, in this window
         spacing = limit.per_seconds / limit.max
-        turns = []
-        for place in range(first, first + n):
-            turn = begins + (place // limit.max) * limit.per_seconds + (place % limit.max) * spacing
-            turns.append((place < limit.max, max(0.0, turn - now)))
-        return turns
+        turn = begins + (place // limit.max) * limit.per_seconds + (place % limit.max) * spacing
+        return place < limit.max, max(0.0, turn - now)
 
     def add_minute(self, lane: str, slot: str, counts: Mapping[str, int]) -> None:
         """Add to one minute's counts (and keep the record as long as the charts need it)."""

@@ -9,15 +9,13 @@ from unittest.mock import patch
 import pytest
 
 from chalicelib import operations, stats, worker
-from chalicelib.consumer import handle_batch
 from chalicelib.errors import InvalidPayload
 from chalicelib.jobs import MAX_LOG_LINES, Job, JobStatus, Permanent
-from chalicelib.resources import RateLimit, lanes
+from chalicelib.resources import RateLimit
 from chalicelib.store.lanes import minute_slot
 from chalicelib.system import JobSystem
 from fila.memory import MemoryQueues, MemoryStore
 from tests.unit.conftest import BEHAVIOUR, EFFECTS, TEST_HANDLERS, queues_of, run_job
-from tests.unit.test_consumer import record
 
 # --- rate limits ---------------------------------------------------------------------------------------
 
@@ -46,33 +44,6 @@ def test_a_job_over_its_lanes_limit_waits_without_spending_an_attempt() -> None:
     assert queues_of(system).visibility == []  # not a changed visibility: that would count a receive
     assert run_job(system, jobs[2].job_id, now=now + 1, lane="email")
     assert EFFECTS[jobs[2].job_id] == 1
-
-
-def test_a_batch_takes_its_starts_in_one_write_and_each_job_keeps_its_turn() -> None:
-    store = MemoryStore()
-    system = JobSystem(TEST_HANDLERS, store=store, queues=MemoryQueues(), limits={"email": RateLimit(3, 1)})
-    jobs = [system.enqueue("test-email", {"n": n}) for n in range(5)]
-    not_due = system.enqueue("test-email", {"n": 5})
-    batch = [record({"kind": "job", "job_id": j.job_id}, n) for n, j in enumerate(jobs)]
-    batch.append(record({"kind": "job", "job_id": not_due.job_id, "not_before": time.time() + 60}, 9))
-    sent = len(queues_of(system).sent)
-    takes = []
-    update = store.update
-
-    def counted(table: str, key: Any, change: Any, expect: Any = None) -> Any:
-        if table == "lanes" and str(key["slot"]).startswith("rate#"):
-            takes.append(change.add)
-        return update(table, key, change, expect)
-
-    with patch.object(store, "update", counted):
-        answer = handle_batch(system, lanes()["email"], batch)
-    assert answer == {"batchItemFailures": [{"itemIdentifier": "m9"}]}  # the one not due: seen again when due
-    assert takes == [{"taken": 5}]  # one write for the five due jobs; the one not due took nothing
-    ran = {j.job_id for j in jobs if EFFECTS[j.job_id] == 1}
-    assert len(ran) == 3 and EFFECTS[not_due.job_id] == 0
-    back = queues_of(system).sent[sent:]  # the two over the limit, sent back for their turn
-    assert sorted(m.body["job_id"] for m in back) == sorted({j.job_id for j in jobs} - ran)
-    assert all(m.delay >= 1 for m in back)
 
 
 def test_lanes_without_a_limit_never_ask() -> None:
