@@ -2,14 +2,19 @@
 lane's depth for its chart).
 
 The ack path answers 200 once the event is stored, even if the send after it failed. The sweep sends
-each such event, then marks it swept: a sweeper killed between the two (a Lambda timeout, a crash)
-leaves it to the next sweep, which sends it again. A second message (that, two overlapping sweeps,
-or a slow original send) is a no-op: dispatch's own condition takes an event once.
+each page of such events, ten to a call per lane, then marks them swept, several marks at once: a
+sweeper killed between the two (a Lambda timeout, a crash) leaves them to the next sweep, which sends
+them again. A second message (that, two overlapping sweeps, or a slow original send) is a no-op:
+dispatch's own condition takes an event once. One send and one mark at a time, a sweep behind a
+backlog spent most of its budget re-sending events still queued (the chaos soak's events whose send
+failed waited up to a minute more for it).
 """
 
 from __future__ import annotations
 
 import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from chalice import Blueprint, Rate
@@ -24,6 +29,7 @@ from chalicelib.system import JobSystem
 blueprint = Blueprint(__name__)
 PAGE = 100
 BUDGET_SECONDS = 40.0  # of the sweep Lambda's 60 s
+MARKS_AT_ONCE = 8  # conditional UpdateItems in flight: a page's marks in about a tenth of the time
 
 
 def sweep(system: JobSystem | None = None, now: float | None = None,
@@ -34,12 +40,17 @@ def sweep(system: JobSystem | None = None, now: float | None = None,
     now = time.time() if now is None else now
     before = clock.iso(now - settings().sweep_after_seconds)
     deadline = time.monotonic() + budget_seconds
-    enqueued = 0
-    while time.monotonic() < deadline and (page := system.events.stale_received(before, PAGE)):
-        for event in page:  # a marked event leaves the query's results: the next page is new ones
-            system.queues.send(event.lane or "default", event_message(event))
-            system.events.mark_swept(event.key, clock.iso(now))
-            enqueued += 1
+    enqueued, at = 0, clock.iso(now)
+    with ThreadPoolExecutor(MARKS_AT_ONCE, thread_name_prefix="sweep") as pool:
+        while time.monotonic() < deadline and (page := system.events.stale_received(before, PAGE)):
+            by_lane: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for event in page:
+                by_lane[event.lane or "default"].append(event_message(event))
+            for lane, messages in by_lane.items():
+                system.queues.send_batch(lane, messages)
+            # marked events leave the query's results: the next page is new ones
+            list(pool.map(lambda event: system.events.mark_swept(event.key, at), page))
+            enqueued += len(page)
     logger.info("recovery sweep", extra={"enqueued": enqueued})
     return enqueued
 

@@ -146,7 +146,7 @@ def test_a_sweeper_killed_mid_event_loses_nothing(system: JobSystem, monkeypatch
 
     with monkeypatch.context() as m:
         target: object = system.queues if killed_in == "send" else system.events
-        m.setattr(target, "send" if killed_in == "send" else "mark_swept", killed)
+        m.setattr(target, "send_batch" if killed_in == "send" else "mark_swept", killed)
         with pytest.raises(SystemExit):
             sweep(system, now=now + 120)
     assert sweep(system, now=now + 180) == 1 and sweep(system, now=now + 240) == 0
@@ -156,6 +156,26 @@ def test_a_sweeper_killed_mid_event_loses_nothing(system: JobSystem, monkeypatch
         assert body == event_message(event) | {"facts": event.facts}
         take_event(system, body)
     assert [j.job_id for j in system.jobs.of_event(event.key)] == ["stripe#evt_k:update-crm"]
+
+
+def test_the_sweep_sends_a_page_in_batches_per_lane_then_marks_it(system: JobSystem,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    now = time.time()
+    events = [stored(system, kind, f"evt_{kind[:3]}{n}", received_at=iso(now))
+              for n in range(12) for kind in ("customer.updated", "payment_intent.succeeded")]
+    calls: list[tuple[str, int]] = []
+    send_batch = system.queues.send_batch
+    monkeypatch.setattr(system.queues, "send", lambda *a, **k: pytest.fail("one send per event"))
+
+    def counted(lane: str, bodies: list[dict[str, object]]) -> None:
+        calls.append((lane, len(bodies)))
+        send_batch(lane, bodies)
+
+    monkeypatch.setattr(system.queues, "send_batch", counted)
+    assert sweep(system, now=now + 120) == 24 and sweep(system, now=now + 180) == 0
+    assert sorted(calls) == [("default", 12), ("high", 12)]  # one page: one batch call per lane
+    sent = queues_of(system).bodies("default") + queues_of(system).bodies("high")
+    assert sorted(b["event_id"] for b in sent) == sorted(e.event_id for e in events)
 
 
 def test_replay_dispatches_a_stored_event_again_as_new_jobs(system: JobSystem) -> None:
