@@ -122,8 +122,9 @@ class SqsEventSource:
         self.free = threading.Semaphore(self.concurrency)
         self.batches: queue.Queue[list[dict[str, Any]] | None] = queue.Queue()
         self.threads: list[threading.Thread] = []
-        self.active = 0  # invocations running now (a lower lane gives way while this is > 0)
-        self.held = 0  # batches received and not yet done (queued for an invoker, or running)
+        self.active = 0  # invocations running now
+        self.held = 0  # batches received and not yet done (queued for an invoker, or running): while a
+        # higher lane holds any, a lower one runs one batch at a time (fila.local.workers.LaneBusy)
         self._count_lock = threading.Lock()
 
     def start(self) -> None:

@@ -26,7 +26,7 @@ log = logging.getLogger("fila.local.workers")
 
 
 class LaneBusy:
-    """Whether a higher lane has work: invocations running, or visible messages (asked of SQS at most
+    """Whether a higher lane has work: batches it holds, or visible messages (asked of SQS at most
     every ``every`` seconds).
 
     Lambda gives the high lane more concurrency; on one machine that is not enough under a backlog,
@@ -39,7 +39,7 @@ class LaneBusy:
         self.checked, self.visible = 0.0, False
 
     def __call__(self) -> bool:
-        if self.higher.active:
+        if self.higher.held:  # batches received and not yet done (running, or about to)
             return True
         now = time.monotonic()
         if now - self.checked >= self.every:
