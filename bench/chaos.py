@@ -120,6 +120,15 @@ def kill_workers(stack: Stack, timeout: float = 30) -> None:
 ROLES = ((b"fila.local.moto_server", "emulator"), (b"serve-api", "API"), (b"workers", "consumers"), (b"up", "supervisor"))
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU seconds so far (user + system), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
 class CpuMeter:
     """CPU seconds of the stack's processes by role, sampled every second from /proc, so that a run
     can say what bounded it. A killed process keeps its last sample (up to a second is lost)."""
@@ -127,7 +136,6 @@ class CpuMeter:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self.last: dict[int, tuple[str, float]] = {}
-        self.tick = os.sysconf("SC_CLK_TCK")
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -148,11 +156,11 @@ class CpuMeter:
         for pid in descendants(self.stack.proc.pid) | {self.stack.proc.pid}:
             with suppress(OSError, IndexError, ValueError):
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                seconds = cpu_seconds(pid)
                 # a pid keeps the role it was first seen with (a killed process's zombie has no cmdline)
                 role = self.last[pid][0] if pid in self.last else next(
                     (name for arg, name in ROLES if arg in cmdline), "other")
-                self.last[pid] = (role, (int(fields[11]) + int(fields[12])) / self.tick)
+                self.last[pid] = (role, seconds)
 
     def reading(self) -> dict[str, float]:
         """CPU seconds so far: per role, this process (load generator and checks), the machine."""
@@ -163,7 +171,7 @@ class CpuMeter:
         me = os.times()
         by_role["soak (load, checks)"] = me.user + me.system
         busy = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        by_role["machine"] = (sum(busy) - busy[3] - busy[4]) / self.tick  # all but idle and iowait
+        by_role["machine"] = (sum(busy) - busy[3] - busy[4]) / TICK  # all but idle and iowait
         return by_role
 
 

@@ -18,23 +18,14 @@ import os
 import statistics
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
-TICKS = os.sysconf("SC_CLK_TCK")
+from bench.chaos import cpu_seconds
+from fila.local.running import descendants
 
 
 def _cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / TICKS
-
-
-def _emulator_pids(root: int) -> list[int]:
-    children = Path(f"/proc/{root}/task/{root}/children").read_text().split()
-    return [root, *(int(c) for c in children)]
+    return sum(cpu_seconds(pid) for pid in pids)
 
 
 def run(jobs: int) -> dict[str, Any]:
@@ -62,7 +53,7 @@ def run(jobs: int) -> dict[str, Any]:
         made = [system.new_job("noop", {"i": i}, job_id=f"cpu-{uuid.uuid4().hex}") for i in range(jobs)]
         for start in range(0, jobs, 25):
             system.jobs.create_all(made[start:start + 25])
-        pids = _emulator_pids(proc.pid)
+        pids = [proc.pid, *descendants(proc.pid)]
         before, started = _cpu_seconds(pids), time.perf_counter()
         for job in made:
             now = time.time()
