@@ -53,7 +53,8 @@ class Reaper:
         self.thread = threading.Thread(target=self._run, name="ttl-reaper", daemon=True)
 
     def start(self) -> None:
-        self.thread.start()
+        if self.tables:  # none: the emulator expires items itself
+            self.thread.start()
 
     def _run(self) -> None:
         while not self.stopping.wait(self.interval):
@@ -65,4 +66,5 @@ class Reaper:
 
     def stop(self, timeout: float = 2.0) -> None:
         self.stopping.set()
-        self.thread.join(timeout)
+        if self.thread.is_alive():
+            self.thread.join(timeout)
