@@ -1,5 +1,6 @@
 // Load generator for fila's ack path: Node's built-in fetch (undici, keep-alive), no dependencies.
-// Sends unique Stripe-signed events (routed types, so every one is stored and enqueued).
+// Sends unique Stripe-signed events (routed types, so every one is stored and enqueued), each with the
+// customer's email and name, so that the jobs the stack runs meanwhile succeed as a real customer's do.
 //
 //   node bench/loadgen.mjs closed URL CONCURRENCY REQUESTS MAX_SECONDS   closed loop, N in flight
 //   node bench/loadgen.mjs open URL RATE SECONDS MAX_IN_FLIGHT           open loop at RATE req/s
@@ -20,7 +21,8 @@ function signedEvent() {
     created: Math.floor(Date.now() / 1000), api_version: '2024-06-20', livemode: false,
     data: { object: { id: `pi_${tag}${i}`, object: 'payment_intent', amount: 1000 + (i % 9000),
       currency: 'usd', customer: `cus_${(i * 7919) % 100000}`, status: 'succeeded',
-      metadata: { order_id: `ord_${i}`, source: 'bench' } } },
+      receipt_email: `customer${i % 1000}@example.com`,
+      metadata: { customer_name: 'Ada Lovelace', order_id: `ord_${i}`, source: 'bench' } } },
   });
   const t = Math.floor(Date.now() / 1000);
   const v1 = crypto.createHmac('sha256', SECRET).update(`${t}.${body}`).digest('hex');
