@@ -7,7 +7,8 @@ it started at:
 - sqs: per-call latency (p50, client side) of each SQS operation at queue depth 0, 1,000 and 10,000,
   on fila's emulator and, for reference, on moto's own server (depth 0 and 1,000: deeper takes minutes);
 - drain: a backlog of no-op jobs (100, then 10,000) drained by fila's real consumer (default lane);
-- ack: webhooks acknowledged at client concurrency 1, 16 and 64 (bench/loadgen.mjs) on `fila up`;
+- ack: webhooks acknowledged at client concurrency 1, 16 and 64 (bench/loadgen.mjs) on `fila up`, its
+  consumers processing them meanwhile; then c=16 three times with every lane paused (the ack path alone);
 - burst: `fila send standard customer.updated --count N --concurrency 8` (N = 100, then 5,000) until
   every event is completed;
 - CPU per process of the stack during ack and burst.
@@ -33,7 +34,9 @@ import urllib3
 
 from bench.ack import bull_run, loadgen
 from bench.chaos import CpuMeter, cpu_share
+from chalicelib.resources import lanes
 from fila import ROOT
+from fila.admin_client import Admin
 from fila.local.emulator import aws_env, endpoints, free_port, start_moto, wait_listening
 from fila.local.running import Stack
 
@@ -208,9 +211,29 @@ def ack(requests: int) -> dict[str, Any]:
     try:
         level = loadgen("closed", without.base + "/webhooks/stripe", 16, requests, 60)
         out["c16_without_snapshots"] = {"rps": round(level["rps"], 1), "latency_ms": level["latency_ms"]}
+        out["c16_ack_alone"] = ack_alone(without, requests)
     finally:
         without.stop()
     return out
+
+
+def ack_alone(stack: Stack, requests: int, runs: int = 3) -> list[dict[str, Any]]:
+    """c=16 with every lane paused (the admin API's pause): the ack path's own ceiling on this machine,
+    without the consumers' processing sharing its two cores (on AWS the two never share a CPU)."""
+    admin = Admin(stack.base)
+    for lane in lanes():
+        admin.call("POST", f"/queues/{lane}/pause")
+    time.sleep(5)  # batches already received finish
+    found = []
+    with CpuMeter(stack) as meter:
+        for _ in range(runs):
+            before, started = meter.reading(), time.monotonic()
+            level = loadgen("closed", stack.base + "/webhooks/stripe", 16, requests, 60)
+            found.append({"rps": round(level["rps"], 1), "latency_ms": level["latency_ms"],
+                          "cpu_percent_of_a_core": cpu_share(before, meter.reading(), time.monotonic() - started)})
+            print(f"  ack c=16, lanes paused: {level['rps']:.0f} req/s, p99 {level['latency_ms']['p99']} ms",
+                  flush=True)
+    return found
 
 
 def burst(events: int, source: str = "standard", event_type: str = "customer.updated") -> dict[str, Any]:
@@ -326,6 +349,9 @@ def markdown(r: dict[str, Any]) -> str:
     lines.append(f"Snapshots: c=16 without them {plain['rps']} req/s, p99 {plain['latency_ms']['p99']} ms; with them "
                  f"{snaps['taken']} taken, pause max {snaps['max_pause_ms']} ms, last writer {snaps['last_seconds']} s "
                  f"({snaps['last_cpu_seconds']} CPU s, {snaps['last_bytes'] / 1e6:.1f} MB)")
+    alone = "; ".join(f"{a['rps']} req/s, p50 {a['latency_ms']['p50']} / p99 {a['latency_ms']['p99']} ms"
+                      for a in r["ack"].get("c16_ack_alone", []))
+    lines.append(f"c=16 with every lane paused (the ack path alone), no snapshots: {alone}")
     b1, b2 = r["burst"]
     lines += ["", f"Bursts (`fila send … --concurrency 8` until drained): {b1['events']} events at {b1['events_per_s']}/s, "
               f"{b2['events']} at {b2['events_per_s']}/s ({b2['events_per_s'] / b1['events_per_s']:.2f} of it); "
