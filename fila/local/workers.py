@@ -87,6 +87,14 @@ def give_way(sources: dict[str, SqsEventSource]) -> None:
 GIVES_WAY_TO = {"default": "high"}
 
 
+def tables_to_reap(endpoint: str) -> dict[str, str]:
+    """The tables with a TTL attribute whose expired items the workers delete: none on fila's emulator,
+    which deletes them itself (fila.local.dynamodb_ttl); all of them on any other, which may not."""
+    if emulator.status(endpoint).get("deletes_expired_items", False):
+        return {}
+    return {resource_name(t.name): t.ttl for t in resources.tables().values() if t.ttl}
+
+
 class Workers:
     def __init__(self, loaded: LoadedApp, wait_seconds: int = 2, stopping: Callable[[], bool] | None = None
                  ) -> None:
@@ -122,10 +130,7 @@ class Workers:
         paused = Paused(list(self.sources))
         for lane, source in self.sources.items():
             source.paused = paused.of(lane)
-        # fila's emulator deletes expired items itself (fila.local.dynamodb_ttl); other emulators may not
-        native = emulator.status(os.environ.get("AWS_ENDPOINT_URL", "")).get("deletes_expired_items", False)
-        expiring = {resource_name(t.name): t.ttl for t in resources.tables().values() if t.ttl}
-        self.reaper = Reaper({} if native else expiring)
+        self.reaper = Reaper(tables_to_reap(os.environ.get("AWS_ENDPOINT_URL", "")))
 
     def start(self) -> None:
         for source in self.sources.values():

@@ -15,6 +15,7 @@ from chalicelib.settings import resource_name
 from fila.local.emulator import endpoints, free_port, start_moto, status
 from fila.local.provision import provision
 from fila.local.ttl import reap
+from fila.local.workers import tables_to_reap
 from tests.helpers import stop
 
 
@@ -88,3 +89,12 @@ def test_the_emulator_deletes_expired_items_itself(monkeypatch: pytest.MonkeyPat
     finally:
         stop(proc)
     assert status(url) == {}  # nothing there: what LocalStack or any other endpoint answers
+
+
+def test_the_workers_reap_only_where_the_emulator_does_not(aws_endpoint: str, stock_moto: str) -> None:
+    """Both reaping would double the scans; neither would keep every expired job record forever."""
+    every = {resource_name(t.name): t.ttl for t in resources.tables().values() if t.ttl}
+    assert every and "expires_at" in every.values()
+    assert tables_to_reap(aws_endpoint) == {}  # fila's emulator: it deletes them itself
+    assert tables_to_reap(stock_moto) == every  # moto's own server (LocalStack answers the same)
+    assert tables_to_reap(f"http://127.0.0.1:{free_port()}") == every  # an emulator that does not answer
