@@ -99,8 +99,10 @@ class MemoryStore:
         with self.lock:
             self._count("write")
             for w in writes:
-                if not holds(w.expect, self.tables[w.table].get(self._key(w.table, w.key))):
-                    raise ConditionFailed(f"{w.table} {w.key}")
+                current = self.tables[w.table].get(self._key(w.table, w.key))
+                if not holds(w.expect, current):
+                    raise ConditionFailed(f"{w.table} {w.key}",
+                                          copy.deepcopy(current) if len(writes) == 1 else None)
             for w in writes:
                 current = self.tables[w.table].get(self._key(w.table, w.key))
                 new = copy.deepcopy(w.record) if w.record is not None else apply(

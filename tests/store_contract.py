@@ -41,9 +41,10 @@ class MemoryBodies:
 def test_a_conditional_write_happens_only_when_its_expectation_holds(store: Store) -> None:
     key = {"job_id": "a"}
     store.write([Write("jobs", key, record={**key, "status": "waiting", "n": 1}, expect=Expect(exists=False))])
-    with pytest.raises(ConditionFailed):
+    with pytest.raises(ConditionFailed) as failed:
         store.write([Write("jobs", key, record={**key, "status": "other"}, expect=Expect(exists=False))])
     assert store.get("jobs", key) == {**key, "status": "waiting", "n": 1}
+    assert failed.value.current == {**key, "status": "waiting", "n": 1}  # the record that failed it
     updated = store.update("jobs", key, Change(put={"status": "active"}, add={"n": 2}, append={"log": ["x"]}),
                            Expect(equal={"status": "waiting"}, one_of={"n": [1, 5]}))
     assert updated == {**key, "status": "active", "n": 3, "log": ["x"]}
@@ -242,6 +243,27 @@ def test_an_event_is_stored_once_with_its_exact_body(store: Store) -> None:
     found = events.get("stripe", "evt_1")
     assert found is not None and found.body == b'{"a": 1}' and found.facts == {"email": "a@x"}
     assert found.status == EventStatus.RECEIVED and events.get("stripe", "nope") is None
+
+
+class AnswerLost:
+    """A store whose every write lands and is sent again, as the SDK retries one whose answer was lost."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def write(self, writes: Any) -> None:
+        self.store.write(writes)
+        self.store.write(writes)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+def test_an_event_whose_write_is_retried_after_it_landed_is_still_new(store: Store) -> None:
+    retried = EventRecords(AnswerLost(store), MemoryBodies())
+    assert retried.add(event()) is True  # its own first try, not an earlier delivery
+    assert EventRecords(store, MemoryBodies()).add(event()) is False  # another delivery of it
+    assert retried.add(event()) is False  # and so is a third, retried or not
 
 
 def test_a_large_body_goes_to_the_body_store(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:

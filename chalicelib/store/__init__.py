@@ -71,7 +71,12 @@ class Query:
 
 
 class ConditionFailed(Exception):
-    """A write's expectation did not hold (nothing was written)."""
+    """A write's expectation did not hold (nothing was written). ``current``: for a single write, the
+    record that failed it, when the store could tell."""
+
+    def __init__(self, message: str, current: Record | None = None) -> None:
+        super().__init__(message)
+        self.current = current
 
 
 class Store(Protocol):
@@ -86,7 +91,8 @@ class Store(Protocol):
         is now. ConditionFailed if ``expect`` does not hold."""
 
     def write(self, writes: Sequence[Write]) -> None:
-        """All of them or none (ConditionFailed: one expectation did not hold; up to 100 writes)."""
+        """All of them or none (ConditionFailed: one expectation did not hold, and for a single write
+        the record as it was; up to 100 writes)."""
 
     def query(self, query: Query, limit: int, cursor: str | None = None) -> tuple[list[Record], str | None]:
         """Up to ``limit`` records and an opaque cursor for the next page (None: no more)."""

@@ -193,16 +193,19 @@ class DynamoStore:
                     for w in writes]
         client = aws.client("dynamodb")
         try:
-            if len(requests) == 1:
+            if len(requests) == 1:  # a failed condition answers with the item: who wrote it, at no cost
                 kind, request = requests[0]
-                (client.put_item if kind == "Put" else client.update_item)(**request)
+                (client.put_item if kind == "Put" else client.update_item)(
+                    **request, ReturnValuesOnConditionCheckFailure="ALL_OLD")
             elif requests:
                 client.transact_write_items(TransactItems=[{kind: request} for kind, request in requests])
         except ClientError as err:
             reasons = [r.get("Code") for r in err.response.get("CancellationReasons", [])]
             if _is(err, "ConditionalCheckFailedException") or "ConditionalCheckFailed" in reasons:
                 failed = ", ".join(f"{w.table} {self._key_text(w.table, w.key)}" for w in writes)
-                raise ConditionFailed(failed) from None
+                item = err.response.get("Item")
+                raise ConditionFailed(failed, self._public(writes[0].table, decode(item)) if item else None) \
+                    from None
             raise
 
     def query(self, query: Query, limit: int, cursor: str | None = None) -> tuple[list[Record], str | None]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import uuid
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -58,7 +59,7 @@ class EventRecords:
 
     def add(self, event: Event) -> bool:
         """Store a new event durably; False if (source, event id) was stored before."""
-        record = to_record(event)
+        record = {**to_record(event), "write_token": uuid.uuid4().hex}
         if len(event.body) > settings().inline_payload_bytes:
             digest = hashlib.sha256(event.body).hexdigest()[:16]
             record["body_ref"] = f"payloads/{event.source}/{event.event_id}/{digest}.json"
@@ -67,8 +68,10 @@ class EventRecords:
             record["body"] = event.body.decode()
         try:
             self.store.write([Write(TABLE, {"pk": event.key}, record=record, expect=Expect(exists=False))])
-        except ConditionFailed:
-            return False
+        except ConditionFailed as failed:
+            # the SDK retries a write whose answer was lost: when the first try landed, the retry meets
+            # this call's own record, and that is no duplicate (nor an event left for the sweep)
+            return failed.current is not None and failed.current.get("write_token") == record["write_token"]
         return True
 
     def get(self, source: str, event_id: str) -> Event | None:

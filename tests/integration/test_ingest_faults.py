@@ -75,6 +75,32 @@ def test_queue_unavailable_after_the_store_still_acks_and_the_sweep_enqueues_onc
     assert json.loads(message["Body"])["event_id"] == ack["event_id"]
 
 
+def test_an_event_whose_stored_answer_was_lost_is_acked_new_and_queued(client: Client, emulated: Emulated
+                                                                     ) -> None:
+    """The SDK retries a PutItem whose answer it did not get (a timeout, a reset connection, a 500 after
+    the write). The first try landed, so the retry fails its condition on this delivery's own record:
+    still a new event, queued now, not a duplicate ack and an event left for the sweep."""
+    lost: list[int] = []
+
+    def lose_the_first_answer(response: Any, attempts: int, **_: Any) -> int | None:
+        if not lost and response is not None and response[0].status_code == 200:
+            lost.append(attempts)
+            return 0  # retry at once, as after a read timeout
+        return None
+
+    payload, events = stripe_event(), aws.client("dynamodb").meta.events
+    events.register("needs-retry.dynamodb.PutItem", lose_the_first_answer)
+    try:
+        status, ack = post(client, *stripe_delivery(payload))
+    finally:
+        events.unregister("needs-retry.dynamodb.PutItem", lose_the_first_answer)
+    assert lost == [1] and status == 200 and ack["duplicate"] is False
+    (message,) = emulated.all_messages()
+    assert json.loads(message["Body"])["event_id"] == ack["event_id"]
+    status, again = post(client, *stripe_delivery(payload))
+    assert status == 200 and again["duplicate"] is True and emulated.all_messages() == []  # a real re-delivery
+
+
 def test_one_sweep_enqueues_every_page_an_outage_left(
         client: Client, emulated: Emulated, outage: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("chalicelib.sweep.PAGE", 2)
