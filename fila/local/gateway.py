@@ -79,6 +79,7 @@ def server(app: Chalice, stage: str, host: str, port: int, threads: int = 16) ->
     from waitress import create_server
 
     from fila.local.fakes import Fakes
+    from fila.local.ports import OPEN_DOORS
 
     return create_server(WithFakes(ChaliceWSGI(app, stage), Fakes()), host=host, port=port, threads=threads,
-                         max_request_body_size=API_GATEWAY_MAX_BODY, ident="fila")
+                         max_request_body_size=API_GATEWAY_MAX_BODY, ident="fila", **OPEN_DOORS)

@@ -241,6 +241,7 @@ def serve(role: str, host: str, port: int, stop: StopSignals, state_dir: Path | 
     from waitress import create_server
 
     from fila.local import dynamodb_ttl, fast_sqs, snapshot
+    from fila.local.ports import OPEN_DOORS
     from fila.local.router import Router
 
     if role in SIBLINGS:
@@ -286,7 +287,7 @@ def serve(role: str, host: str, port: int, stop: StopSignals, state_dir: Path | 
     if siblings:
         app = Router(app, {r: s.url for r, s in siblings.items()})
     server = create_server(app, host=host, port=port, threads=64, ident="moto",
-                           max_request_body_size=64 * 1024 * 1024)
+                           max_request_body_size=64 * 1024 * 1024, **OPEN_DOORS)
     threading.Thread(target=server.run, name="serve", daemon=True).start()
     if coordinator is not None:
         coordinator.start()

@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LISTEN = "0A"
+# waitress settings for every local server (API and emulator). By default it accepts 100 connections and
+# leaves the rest in the kernel's queue, unserved: keep-alive pools (undici's, botocore's) hold more than
+# that under load, and a request on an unaccepted connection waited seconds (ack p99 4.6 s at c=64).
+# poll(), since select() stops at 1,024 descriptors.
+OPEN_DOORS = {"connection_limit": 1000, "asyncore_use_poll": True}
 FILA_MARKERS = ("fila.cli", "fila.local.moto_server", "/fila up", "bin/fila")
 
 

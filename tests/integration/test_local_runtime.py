@@ -1,8 +1,10 @@
-"""Provisioning from infra/ and the parts of AWS the runtime provides that moto lacks (TTL)."""
+"""Provisioning from infra/, the parts of AWS the runtime provides that moto lacks (TTL), the local servers."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import threading
 import time
 import uuid
 from typing import Any
@@ -98,3 +100,38 @@ def test_the_workers_reap_only_where_the_emulator_does_not(aws_endpoint: str, st
     assert tables_to_reap(aws_endpoint) == {}  # fila's emulator: it deletes them itself
     assert tables_to_reap(stock_moto) == every  # moto's own server (LocalStack answers the same)
     assert tables_to_reap(f"http://127.0.0.1:{free_port()}") == every  # an emulator that does not answer
+
+
+def _served_on_each(port: int, path: str, connections: int = 150) -> list[int]:
+    """A request on each of ``connections`` keep-alive connections held open at once, as a client pool does."""
+    opened = [http.client.HTTPConnection("127.0.0.1", port, timeout=5) for _ in range(connections)]
+    try:
+        statuses = []
+        for conn in opened:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+            statuses.append(response.status)
+        return statuses
+    finally:
+        for conn in opened:
+            conn.close()
+
+
+def test_the_local_servers_serve_every_open_connection(aws_endpoint: str) -> None:
+    """waitress accepted 100 connections and left the rest in the kernel's queue, unserved until one of
+    them closed: under load, keep-alive pools hold more than that, and acks waited seconds."""
+    from chalice import Chalice
+
+    from fila.local import gateway
+
+    app = Chalice("doors")
+    app.route("/ping")(lambda: {"ok": True})
+    port = free_port()
+    server = gateway.server(app, "local", "127.0.0.1", port)
+    threading.Thread(target=server.run, daemon=True).start()
+    try:
+        assert set(_served_on_each(port, "/ping")) == {200}
+    finally:
+        server.close()
+    assert set(_served_on_each(int(aws_endpoint.rsplit(":", 1)[1]), "/_fila/status")) == {200}
