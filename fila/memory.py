@@ -90,7 +90,7 @@ class MemoryStore:
             self._count("update")
             current = self.tables[table].get(self._key(table, key))
             if expect is not None and not holds(expect, current):
-                raise ConditionFailed(f"{table} {key}")
+                raise ConditionFailed(f"{table} {key}", copy.deepcopy(current))
             updated = apply(change, current if current is not None else dict(key))
             self.tables[table][self._key(table, key)] = updated
             return copy.deepcopy(updated)

@@ -48,9 +48,10 @@ def test_a_conditional_write_happens_only_when_its_expectation_holds(store: Stor
     updated = store.update("jobs", key, Change(put={"status": "active"}, add={"n": 2}, append={"log": ["x"]}),
                            Expect(equal={"status": "waiting"}, one_of={"n": [1, 5]}))
     assert updated == {**key, "status": "active", "n": 3, "log": ["x"]}
-    with pytest.raises(ConditionFailed):
+    with pytest.raises(ConditionFailed) as failed:
         store.update("jobs", key, Change(put={"status": "again"}), Expect(equal={"status": "waiting"}))
     assert store.get("jobs", key)["status"] == "active"  # type: ignore[index]
+    assert failed.value.current == updated
 
 
 def test_comparisons_missing_attributes_and_any_of(store: Store) -> None:
@@ -255,6 +256,10 @@ class AnswerLost:
         self.store.write(writes)
         self.store.write(writes)
 
+    def update(self, *args: Any) -> Any:
+        self.store.update(*args)
+        return self.store.update(*args)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
 
@@ -264,6 +269,14 @@ def test_an_event_whose_write_is_retried_after_it_landed_is_still_new(store: Sto
     assert retried.add(event()) is True  # its own first try, not an earlier delivery
     assert EventRecords(store, MemoryBodies()).add(event()) is False  # another delivery of it
     assert retried.add(event()) is False  # and so is a third, retried or not
+
+
+def test_a_claim_retried_after_it_landed_is_still_this_workers(store: Store) -> None:
+    JobRecords(store).create(job("retried"))
+    claimed = JobRecords(AnswerLost(store)).claim("retried", lock_until=200.0, now=100.0)
+    assert claimed is not None and claimed.status == JobStatus.ACTIVE and claimed.attempts_made == 1
+    assert JobRecords(store).claim("retried", lock_until=300.0, now=150.0) is None  # another worker: held
+    assert JobRecords(store).claim("retried", lock_until=400.0, now=250.0) is not None  # its lock lapsed
 
 
 def test_a_large_body_goes_to_the_body_store(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -88,7 +88,7 @@ class Store(Protocol):
 
     def update(self, table: str, key: Record, change: Change, expect: Expect | None = None) -> Record:
         """Apply ``change`` (creating the record if it is absent and nothing forbids it); the record as it
-        is now. ConditionFailed if ``expect`` does not hold."""
+        is now. ConditionFailed if ``expect`` does not hold (with the record that failed it)."""
 
     def write(self, writes: Sequence[Write]) -> None:
         """All of them or none (ConditionFailed: one expectation did not hold, and for a single write

@@ -163,12 +163,18 @@ class DynamoStore:
     def update(self, table: str, key: Record, change: Change, expect: Expect | None = None) -> Record:
         request = self._update_request(table, key, change, expect or Expect())
         try:
-            item = aws.client("dynamodb").update_item(**request, ReturnValues="ALL_NEW")["Attributes"]
+            item = aws.client("dynamodb").update_item(**request, ReturnValues="ALL_NEW",
+                                                      ReturnValuesOnConditionCheckFailure="ALL_OLD")["Attributes"]
         except ClientError as err:
             if _is(err, "ConditionalCheckFailedException"):
-                raise ConditionFailed(f"{table} {self._key_text(table, key)}") from None
+                raise self._failed(err, table, f"{table} {self._key_text(table, key)}") from None
             raise
         return self._public(table, decode(item))
+
+    def _failed(self, err: ClientError, table: str, text: str) -> ConditionFailed:
+        """With the record that failed the condition, when DynamoDB returned it (single writes do)."""
+        item = err.response.get("Item")
+        return ConditionFailed(text, self._public(table, decode(item)) if item else None)
 
     def _update_request(self, table: str, key: Record, change: Change, expect: Expect) -> dict[str, Any]:
         derived = self._derived(table, key, {**change.put})
@@ -193,7 +199,7 @@ class DynamoStore:
                     for w in writes]
         client = aws.client("dynamodb")
         try:
-            if len(requests) == 1:  # a failed condition answers with the item: who wrote it, at no cost
+            if len(requests) == 1:  # a failed condition answers with the item (who wrote it), at no cost
                 kind, request = requests[0]
                 (client.put_item if kind == "Put" else client.update_item)(
                     **request, ReturnValuesOnConditionCheckFailure="ALL_OLD")
@@ -203,9 +209,7 @@ class DynamoStore:
             reasons = [r.get("Code") for r in err.response.get("CancellationReasons", [])]
             if _is(err, "ConditionalCheckFailedException") or "ConditionalCheckFailed" in reasons:
                 failed = ", ".join(f"{w.table} {self._key_text(w.table, w.key)}" for w in writes)
-                item = err.response.get("Item")
-                raise ConditionFailed(failed, self._public(writes[0].table, decode(item)) if item else None) \
-                    from None
+                raise self._failed(err, writes[0].table, failed) from None
             raise
 
     def query(self, query: Query, limit: int, cursor: str | None = None) -> tuple[list[Record], str | None]:

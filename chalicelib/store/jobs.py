@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -79,13 +80,18 @@ class JobRecords:
             Expect(equal={"status": JobStatus.WAITING}),
             Expect(equal={"status": JobStatus.DELAYED}, below={"due_at": now + 1}),
             Expect(equal={"status": JobStatus.ACTIVE}, below={"lock_until": now})))
+        token = uuid.uuid4().hex
         try:
             record = self.store.update(TABLE, {"job_id": job_id}, Change(
                 put={"status": JobStatus.ACTIVE, "lock_until": lock_until, "updated_at": clock.iso(now),
-                     "due_at": None},
+                     "due_at": None, "claimed_by": token},
                 add={"attempts_made": 1}), runnable)
-        except ConditionFailed:
-            return None
+        except ConditionFailed as failed:
+            # the SDK retries a claim whose answer was lost: when the first try landed, the retry meets
+            # this worker's own claim, which is no reason to wait out its lock
+            if failed.current is None or failed.current.get("claimed_by") != token:
+                return None
+            record = failed.current
         return from_record(record)
 
     def settle(self, job: Job, status: JobStatus, *, now: float, attempt: dict[str, Any] | None = None,
