@@ -279,6 +279,15 @@ def test_a_claim_retried_after_it_landed_is_still_this_workers(store: Store) -> 
     assert JobRecords(store).claim("retried", lock_until=400.0, now=250.0) is not None  # its lock lapsed
 
 
+def test_a_settle_retried_after_it_landed_is_still_this_workers(store: Store) -> None:
+    JobRecords(store).create(job("settled"))
+    claimed = JobRecords(store).claim("settled", lock_until=200.0, now=100.0)
+    assert claimed is not None
+    assert JobRecords(AnswerLost(store)).settle(claimed, JobStatus.COMPLETED, result={"ok": 1}, now=110.0)
+    assert JobRecords(store).get("settled").status == JobStatus.COMPLETED  # type: ignore[union-attr]
+    assert not JobRecords(store).settle(claimed, JobStatus.COMPLETED, now=120.0)  # a second writer: lost
+
+
 def test_a_large_body_goes_to_the_body_store(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INLINE_PAYLOAD_BYTES", "10")
     from chalicelib.settings import settings

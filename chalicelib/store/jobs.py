@@ -119,8 +119,10 @@ class JobRecords:
             self.store.write([
                 Write(TABLE, {"job_id": job.job_id}, change=Change(put=put, append=append), expect=mine),
                 *(new_job_write(c) for c in children)])
-        except ConditionFailed:
-            return False
+        except ConditionFailed as failed:  # unless an SDK retry met this very write (a group's is idempotent)
+            seen = failed.current or {}
+            return (seen.get("status") == status and seen.get("updated_at") == put["updated_at"]
+                    and seen.get("attempts_made") == job.attempts_made)
         return True
 
     def reset(self, job_id: str, now: float) -> bool:
