@@ -12,7 +12,7 @@ import json
 import time
 from typing import Any
 
-from fila.local import fast_dynamodb, fast_sqs
+from fila.local import fast_conditions, fast_dynamodb, fast_sqs
 
 
 def apply() -> None:
@@ -40,6 +40,7 @@ def apply() -> None:
     _sqs_scans()
     _layer_version_by_arn()
     fast_sqs.apply()
+    fast_conditions.apply()  # first: fast_dynamodb's parse-once-per-request wraps it
     fast_dynamodb.apply()
 
 

@@ -6,6 +6,7 @@ they could differ."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -223,4 +224,47 @@ def test_items_at_the_size_limit_are_taken_and_refused_alike(twin: Callable[[Sce
         found = [put(1, at_limit), put(2, at_limit + 1), put(3, at_limit - 1), transact(4, at_limit),
                  transact(6, at_limit + 1)]
         return [*found, sorted(i["pk"]["S"] for i in ddb.scan(TableName=table, ProjectionExpression="pk")["Items"])]
+    twin(scenario)
+
+
+def test_every_kind_of_condition_is_judged_on_each_requests_values(twin: Callable[[Scenario], None]) -> None:
+    """fila.local.fast_conditions parses a condition once per shape and puts each request's values in its
+    copy: every function and operator, values of every type, each shape twice with other values, and the
+    errors moto raises for a bad expression, an unknown value or name, and a reserved word."""
+    conditions: list[tuple[str, dict[str, Any]]] = [
+        ("attribute_exists(#a) AND NOT attribute_not_exists(#b)", {}),
+        ("begins_with(#t, :v) OR contains(#tags, :w)", {":v": {"S": "hé"}, ":w": {"S": "b"}}),
+        ("begins_with(#t, :v) OR contains(#tags, :w)", {":v": {"S": "x"}, ":w": {"S": "z"}}),
+        ("size(#tags) = :n AND #n BETWEEN :lo AND :hi", {":n": {"N": "2"}, ":lo": {"N": "0"}, ":hi": {"N": "3"}}),
+        ("size(#tags) = :n AND #n BETWEEN :lo AND :hi", {":n": {"N": "2"}, ":lo": {"N": "2"}, ":hi": {"N": "3"}}),
+        ("#n IN (:a, :b, :c)", {":a": {"N": "7"}, ":b": {"N": "1"}, ":c": {"N": "9"}}),
+        ("#n IN (:a, :b, :c)", {":a": {"N": "7"}, ":b": {"N": "8"}, ":c": {"N": "9"}}),
+        ("attribute_type(#t, :type) AND #flag = :yes", {":type": {"S": "S"}, ":yes": {"BOOL": True}}),
+        ("attribute_type(#t, :type) AND #flag = :yes", {":type": {"S": "N"}, ":yes": {"BOOL": True}}),
+        ("#l = :l AND #m <> :m", {":l": {"L": [{"S": "a"}, {"N": "2"}]}, ":m": {"M": {"k": {"S": "v"}}}}),
+        ("#l = :l AND #m <> :m", {":l": {"L": [{"S": "a"}]}, ":m": {"M": {"k": {"S": "v"}}}}),
+        ("#tags = :ss OR #n >= :n", {":ss": {"SS": ["a", "b"]}, ":n": {"N": "5"}}),
+        ("#tags = :ss OR #n >= :n", {":ss": {"SS": ["b", "a"]}, ":n": {"N": "1"}}),
+        ("#n > :missing", {":v": {"N": "1"}}),  # an unknown value
+        ("#nope = :v", {":v": {"N": "1"}}),  # an unknown name
+        ("#n = :v AND", {":v": {"N": "1"}}),  # not an expression
+        ("size = :v", {":v": {"N": "1"}}),  # a reserved word
+    ]
+    names = {"#a": "n", "#b": "text", "#t": "text", "#tags": "tags", "#n": "n", "#flag": "flag", "#l": "l",
+             "#m": "m"}
+
+    def scenario(ddb: Any, table: str) -> Any:
+        ddb.put_item(TableName=table, Item={**key(1), "n": {"N": "1"}, "text": {"S": "héllo"},
+                                            "tags": {"SS": ["a", "b"]}, "flag": {"BOOL": True},
+                                            "l": {"L": [{"S": "a"}, {"N": "2"}]}, "m": {"M": {"k": {"S": "w"}}}})
+        def update(condition: str, values: dict[str, Any]) -> Any:
+            used = {k: v for k, v in names.items() if k in condition}
+            return ddb.update_item(
+                TableName=table, Key=key(1), UpdateExpression="SET #seen = :seen", ConditionExpression=condition,
+                ExpressionAttributeNames={**used, "#seen": "seen"},
+                ExpressionAttributeValues={**values, ":seen": {"S": condition}})
+
+        rounds = range(2)  # the second round meets every shape remembered
+        out = [error(functools.partial(update, c, v)) for _ in rounds for c, v in conditions]
+        return out, answer(ddb.get_item(TableName=table, Key=key(1)))
     twin(scenario)
