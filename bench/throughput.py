@@ -1,7 +1,7 @@
 """Jobs per second and AWS calls per job: fila, the Powertools peer and the exactly-once floor on the
 same emulator, next to the seed system, in one run.
 
-    .venv/bin/python -m bench.throughput [--jobs 2000] [--no-baseline]
+    .venv/bin/python -m bench.throughput [--jobs 2000] [--no-baseline] [--only NAMES] [--rounds N]
 
 Each scenario starts from an empty stage on one fresh emulator and drains a backlog of N jobs with the
 default lane's settings (batches of 10, 4 at once) through the local event source mapping:
@@ -11,6 +11,8 @@ default lane's settings (batches of 10, 4 at once) through the local event sourc
   UpdateItems per job (claim, complete), one batch delete; nothing else;
 - payment burst: 300 signed `payment_intent.succeeded` events (4 jobs each) sent at concurrency 8 to a
   fresh `fila up`, until its queues drain (bench.emulator.burst).
+``--rounds N`` runs the job scenarios N times, interleaved, and reports each round's ratios and their
+median: on this shared machine a rate moves by tens of percent within minutes, a same-round ratio less.
 Prints JSON; results also go to bench/results/throughput-<time>.json.
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import threading
 import time
 from collections import Counter
@@ -135,6 +138,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--only", default="", help="comma-separated scenario names, e.g. 'floor,fila no-op'")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="the job scenarios N times, interleaved: each round's ratios and their median")
     args = parser.parse_args()
     from fila.local.defaults import stage_env
     from fila.local.emulator import aws_env, free_port, start_moto
@@ -150,19 +155,23 @@ def main() -> None:
     os.environ.update({**aws_env(url), "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1", "FILA_STAGE": "local-throughput"})
     os.environ.update(stage_env())
-    calls = Calls()
+    calls, rounds = Calls(), []
     try:
-        for name, run in (("floor", lambda: floor(args.jobs, calls)),
-                          ("fila no-op", lambda: run_scenario("noop", args.jobs, _fila_calls(calls))),
-                          ("peer no-op", lambda: peer(args.jobs, 0.0, calls)),
-                          ("fila 20 ms", lambda: run_scenario("io20", args.jobs, _fila_calls(calls), sleep_s=0.02)),
-                          ("peer 20 ms", lambda: peer(args.jobs, 0.02, calls))):
-            if args.only and name not in args.only.split(","):
-                continue
-            _use(f"local-{name.replace(' ', '').replace('-', '')}{int(time.time())}")
-            print(f"{name}: starting from an empty stage (depth 0)…", flush=True)
-            result[name] = run()
-            print(f"{name}: {result[name]['jobs_per_s']} jobs/s", flush=True)
+        for _ in range(args.rounds):  # interleaved, so that each round's ratios share the machine's mood
+            for name, run in (("floor", lambda: floor(args.jobs, calls)),
+                              ("fila no-op", lambda: run_scenario("noop", args.jobs, _fila_calls(calls))),
+                              ("peer no-op", lambda: peer(args.jobs, 0.0, calls)),
+                              ("fila 20 ms", lambda: run_scenario("io20", args.jobs, _fila_calls(calls),
+                                                                  sleep_s=0.02)),
+                              ("peer 20 ms", lambda: peer(args.jobs, 0.02, calls))):
+                if args.only and name not in args.only.split(","):
+                    continue
+                _use(f"local-{name.replace(' ', '').replace('-', '')}{int(time.time())}")
+                print(f"{name}: starting from an empty stage (depth 0)…", flush=True)
+                result[name] = run()
+                print(f"{name}: {result[name]['jobs_per_s']} jobs/s", flush=True)
+            rates = {name: result[name]["jobs_per_s"] for name in SCENARIOS if name in result}
+            rounds.append({"jobs_per_s": rates, "ratios": _ratio_of(rates)})
     finally:
         if moto is not None:
             moto.terminate()
@@ -172,6 +181,11 @@ def main() -> None:
         print("payment burst: 300 signed payment events on a fresh local stack…", flush=True)
         result["payment burst"] = burst(300, "stripe", "payment_intent.succeeded")
     _ratios(result)
+    if args.rounds > 1:
+        result["rounds"] = rounds
+        result["median ratios"] = {k: round(statistics.median(r["ratios"][k] for r in rounds if k in r["ratios"]), 3)
+                                   for k in rounds[0]["ratios"]}
+        print(f"median same-round ratios over {args.rounds} rounds: {result['median ratios']}", flush=True)
     out = ROOT / "bench" / "results" / f"throughput-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
@@ -187,17 +201,25 @@ def _fila_calls(calls: Calls) -> JobCalls:
     return JobCalls(calls)
 
 
+SCENARIOS = ("floor", "fila no-op", "peer no-op", "fila 20 ms", "peer 20 ms")
+
+
 def _ratios(result: dict[str, Any]) -> None:
     """Same-run ratios (this machine is shared: absolute rates move, ratios much less)."""
     bull = result.get("bull") or {}
-    rate = {name: (result.get(name) or {}).get("jobs_per_s") for name in
-            ("floor", "fila no-op", "peer no-op", "fila 20 ms", "peer 20 ms")}
+    rate = {name: (result.get(name) or {}).get("jobs_per_s") for name in SCENARIOS}
     rate["bull 20 ms"] = (bull.get("io20") or {}).get("jobs_per_s")
+    result.update(_ratio_of(rate))
+
+
+def _ratio_of(rate: dict[str, Any]) -> dict[str, float]:
+    out = {}
     for over, under in (("fila no-op", "floor"), ("fila no-op", "peer no-op"), ("fila 20 ms", "peer 20 ms"),
                         ("fila 20 ms", "bull 20 ms")):
-        a, b = rate[over], rate[under]
+        a, b = rate.get(over), rate.get(under)
         if a and b:
-            result[f"{over} / {under}"] = round(a / b, 2)
+            out[f"{over} / {under}"] = round(a / b, 2)
+    return out
 
 if __name__ == "__main__":
     main()
