@@ -1,7 +1,8 @@
 """Who holds a TCP port: so `make run` can say which process is in the way, instead of half-starting.
 
 Read from /proc (``net/tcp*`` for the listening socket's inode, then each process's open fds), the
-way ``ss -ltnp`` does; processes of other users may be unreadable, and are reported as unknown.
+way ``ss -ltnp`` does; processes of other users may be unreadable, and are reported as unknown. Also
+the connection settings every local server takes (``OPEN_DOORS``).
 """
 
 from __future__ import annotations
