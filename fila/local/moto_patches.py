@@ -12,7 +12,7 @@ import json
 import time
 from typing import Any
 
-from fila.local import fast_conditions, fast_dynamodb, fast_sqs
+from fila.local import fast_conditions, fast_dynamodb, fast_sqs, fast_updates
 
 
 def apply() -> None:
@@ -42,6 +42,7 @@ def apply() -> None:
     fast_sqs.apply()
     fast_conditions.apply()  # first: fast_dynamodb's parse-once-per-request wraps it
     fast_dynamodb.apply()
+    fast_updates.apply()  # last: it wraps the validator fast_dynamodb lightens, for what it cannot plan
 
 
 def _layer_version_by_arn() -> None:
