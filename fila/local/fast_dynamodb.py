@@ -12,7 +12,7 @@ from collections import deque
 from typing import Any
 
 _REMEMBERED = 512  # distinct expression strings (fila uses a few dozen)
-_ITEM_LIMIT = 405_000  # bytes: moto's LimitedSizeDict limit (AWS's 400 KB, as moto measured it)
+ITEM_LIMIT = 405_000  # bytes: moto's LimitedSizeDict limit (AWS's 400 KB, as moto measured it)
 WRITES = threading.RLock()  # one write at a time (_atomic_writes; fila.local.dynamodb_ttl's deletes too)
 
 
@@ -323,7 +323,7 @@ def _size_items_once() -> None:
         for key, value in attrs.items():
             typed = DynamoType(value)
             total += bytesize(key) + typed.size()
-            if total > _ITEM_LIMIT:
+            if total > ITEM_LIMIT:
                 raise ItemSizeTooLarge
             dict.__setitem__(self.attrs, key, typed)
 

@@ -19,6 +19,8 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from fila.local.fast_dynamodb import ITEM_LIMIT
+
 _REMEMBERED = 512  # (expression, names, keys) shapes; fila uses a few dozen
 _MISSING = object()  # an attribute the item does not have
 
@@ -90,12 +92,25 @@ class _Planned:
         """Actions on distinct top-level attributes: their order is already moto's."""
 
     def execute(self) -> None:
+        """As moto's executor, whose every SET re-summed the whole item for the size limit
+        (LimitedSizeDict.__setitem__): here one sum, kept as the changes are made, meets the same check."""
+        from moto.dynamodb.exceptions import ItemSizeTooLarge
+        from moto.dynamodb.models.dynamo_type import bytesize
+
         attrs = self.item.attrs
+        total = sum(bytesize(name) + _size(value) for name, value in attrs.items())
         for name, value in self.changes:
+            old = attrs.get(name, _MISSING)
+            held = 0 if old is _MISSING else bytesize(name) + _size(old)
             if value is None:
                 attrs.pop(name, None)
-            else:
-                attrs[name] = value  # LimitedSizeDict: moto's item size check, as its SetExecutor meets it
+                total -= held
+                continue
+            added = bytesize(name) + value.size()
+            if total + added > ITEM_LIMIT:
+                raise ItemSizeTooLarge
+            dict.__setitem__(attrs, name, value)
+            total += added - held
 
     def _checked(self, spec: Any, first: str) -> Any:
         """The value a SET assigns, refused where moto's TypeMismatch and EmptyStringKeyValue validators
@@ -129,6 +144,13 @@ class _Planned:
             joined.value.extend(second.value)
             return joined
         return first + second if kind == "+" else first - second
+
+
+def _size(value: Any) -> int:
+    """An attribute value's share of the item size, as LimitedSizeDict counts it."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, bytesize
+
+    return value.size() if type(value) is DynamoType else bytesize(str(value))
 
 
 def _plan(tree: Any, names: dict[str, str]) -> Plan | None:

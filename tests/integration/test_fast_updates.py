@@ -111,12 +111,35 @@ def test_key_attributes_of_an_index_keep_their_type_and_are_never_empty(twin: Ca
 
 
 def test_an_update_past_the_size_limit_is_refused_after_it_was_planned(twin: Callable[[Scenario], None]) -> None:
+    """moto checks the 405,000-byte limit (names and values) at each SET, in the expression's order: an
+    item of 400,010 bytes (its key's 7, ``big``'s 3 + 400,000) has 4,990 left, and each case sits at a
+    byte either side of what is left, after a replaced attribute or a REMOVE before the SET."""
+    set_first = "SET #more = :more, #also = :also REMOVE #gone"
+    remove_first = "REMOVE #gone SET #more = :more, #also = :also"
+    names = {"#more": "more", "#also": "also", "#gone": "gone"}
+
     def scenario(ddb: Any, table: str) -> Any:
-        update = updater(ddb, table)
-        ddb.put_item(TableName=table, Item={**key(1), "big": {"S": "x" * 400_000}})
-        grow = "SET #more = :more REMOVE #gone"
-        names = {"#more": "more", "#gone": "gone"}
-        out = [update(1, grow, {":more": {"S": "y" * size}}, names, returns="UPDATED_NEW")
-               for size in (10, 20, 30, 4_000, 4_990, 5_000, 6_000)]
-        return [*out, answer(ddb.get_item(TableName=table, Key=key(1), ProjectionExpression="more"))]
+        update, out, n = updater(ddb, table), [], 0
+
+        def case(expression: str, more_size: int, also_size: int, **held: int) -> None:
+            nonlocal n
+            n += 1
+            ddb.put_item(TableName=table, Item={**key(n), "big": {"S": "x" * 400_000},
+                                                **{k: {"S": k[0] * size} for k, size in held.items()}})
+            values = {":more": {"S": "y" * more_size}, ":also": {"S": "z" * also_size}}
+            out.append(update(n, expression, values, names, returns="UPDATED_NEW"))
+            out.append(answer(ddb.get_item(TableName=table, Key=key(n), ProjectionExpression="more, also, gone")))
+
+        for expression in (set_first, remove_first, set_first, remove_first):  # the first use is moto's own
+            case(expression, 1, 1)
+        for also in (982, 983):  # 4 + 4,000 + 4 + also <= 4,990
+            case(set_first, 4_000, also)
+        for also in (2_982, 2_983):  # "more" replaced by one of its own size: also <= 4,990 - 4 - 4
+            case(set_first, 2_000, also, more=2_000)
+        for more in (2_982, 2_983):  # at its SET, the old "more" (2,004) still counts: 2,004 + 4 + more
+            case(set_first, more, 1, more=2_000)
+        for more in (3_000, 4_982, 4_983):  # "gone" (3,004) removed first, then 4 + more + 4 + 1
+            case(remove_first, more, 1, gone=3_000)
+        case(set_first, 3_000, 1, gone=3_000)  # removed last: too late
+        return out
     twin(scenario)
