@@ -48,8 +48,9 @@ def test_the_updates_fila_writes(twin: Callable[[Scenario], None]) -> None:
     claim = ("SET #s = :s, #lock = :lock, #at = :at, #by = :by, #n = if_not_exists(#n, :zero) + :one "
              "REMOVE #due")
     settle = "SET #s = :s, #at = :at, #log = list_append(if_not_exists(#log, :empty), :entries) REMOVE #lock"
-    names = {"#s": "status", "#lock": "lock_until", "#at": "updated_at", "#by": "claimed_by", "#n": "attempts",
-             "#due": "due_at", "#log": "logs"}
+    claim_names = {"#s": "status", "#lock": "lock_until", "#at": "updated_at", "#by": "claimed_by",
+                   "#n": "attempts", "#due": "due_at"}
+    settle_names = {"#s": "status", "#at": "updated_at", "#log": "logs", "#lock": "lock_until"}
 
     def scenario(ddb: Any, table: str) -> Any:
         update, out = updater(ddb, table), []
@@ -58,12 +59,10 @@ def test_the_updates_fila_writes(twin: Callable[[Scenario], None]) -> None:
                 ddb.put_item(TableName=table, Item={**key(n), "status": {"S": "waiting"}, "due_at": {"N": "7"}})
             for attempt in range(3):
                 stamp = {":at": {"S": f"2026-12-02T00:0{attempt}"}, ":s": {"S": "active"}}
-                out.append(update(n, claim, {**stamp, ":lock": {"N": "99.5"}, ":by": {"S": f"t{attempt}"},
-                                             ":zero": ZERO, ":one": ONE}, {k: names[k] for k in
-                                                                           ("#s", "#lock", "#at", "#by", "#n", "#due")}))
-                out.append(update(n, settle, {**stamp, ":empty": {"L": []}, ":entries": {"L": [{"S": f"e{attempt}"}]}},
-                                  {k: names[k] for k in ("#s", "#at", "#log", "#lock")},
-                                  returns=("NONE", "UPDATED_NEW", "ALL_OLD")[attempt]))
+                claimed = {**stamp, ":lock": {"N": "99.5"}, ":by": {"S": f"t{attempt}"}, ":zero": ZERO, ":one": ONE}
+                settled = {**stamp, ":empty": {"L": []}, ":entries": {"L": [{"S": f"e{attempt}"}]}}
+                out.append(update(n, claim, claimed, claim_names))
+                out.append(update(n, settle, settled, settle_names, returns=("NONE", "UPDATED_NEW", "ALL_OLD")[attempt]))
         return out + [answer(ddb.get_item(TableName=table, Key=key(n))) for n in (1, 2, 3, 4)]
     twin(scenario)
 
