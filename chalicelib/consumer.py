@@ -52,7 +52,7 @@ def process(system: JobSystem, record: dict[str, Any], message: Any, lane: str, 
     attributes = record.get("attributes", {})
     if kind == "event":
         redelivered = int(attributes.get("ApproximateReceiveCount", "1")) > 1
-        dispatch.take_event(system, message, redelivered=redelivered)
+        dispatch.take_event(system, message, redelivered=redelivered, lane=lane, remaining_ms=remaining_ms)
         return True
     if kind == "job" and isinstance(message.get("job_id"), str):
         delivery = worker.Delivery(receipt_handle=record["receiptHandle"], body=message, lane=lane,

@@ -1,19 +1,25 @@
 """Events into jobs.
 
 A stored event's message carries what dispatch needs (type and facts), so dispatch is one write (the
-event ``queued`` and its jobs created, all or nothing) and one send per lane. Job ids are derived from
-the event, so a second message for it (a redelivery, the sweep's copy) creates nothing; a redelivery,
-whose first try may have failed after the write, wakes again the jobs never claimed. Each job then
-retries on its own: a flaky CRM never re-sends the Slack message.
+event ``queued`` and its jobs created, all or nothing). The jobs of the lane the message arrived on are
+created claimed by this invocation and run here: no message, receive or claim of their own (a payment
+event's three jobs cost no call but their settle). Jobs of other lanes get one send per lane.
+
+Job ids are derived from the event, so a second message for it (a redelivery, the sweep's copy) creates
+nothing. A redelivery means the first try may have stopped after the write (SQS unreachable, the
+invocation killed): it wakes every job of the event not finished. Each job then retries on its own,
+with a message of its own: a flaky CRM never re-sends the Slack message.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from chalicelib import worker
 from chalicelib.errors import NotFound
 from chalicelib.events import Event, EventStatus, event_key
-from chalicelib.jobs import Job
+from chalicelib.jobs import Job, JobStatus
 from chalicelib.logs import logger
 from chalicelib.routing import Route, route_for
 from chalicelib.system import JobSystem
@@ -25,8 +31,10 @@ def event_message(event: Event) -> dict[str, Any]:
             "facts": event.facts}
 
 
-def take_event(system: JobSystem, message: dict[str, Any], redelivered: bool = False) -> None:
-    """Dispatch a stored event into its jobs; a second message for it adds nothing."""
+def take_event(system: JobSystem, message: dict[str, Any], redelivered: bool = False, lane: str | None = None,
+               remaining_ms: float = 0) -> None:
+    """Dispatch a stored event into its jobs, running those of ``lane`` (the message's) here; a second
+    message for it adds nothing."""
     key = event_key(message["source"], message["event_id"])
     if "facts" not in message:  # a message from before facts travelled with it
         event = system.events.get(message["source"], message["event_id"])
@@ -39,11 +47,24 @@ def take_event(system: JobSystem, message: dict[str, Any], redelivered: bool = F
         system.events.transition(key, EventStatus.RECEIVED, EventStatus.IGNORED)
         return
     jobs = _jobs(system, message, route, key, prefix=key)
+    now = time.time()
+    here = [job for job in jobs if _runs_here(system, job, lane)]
+    elsewhere = [job for job in jobs if not _runs_here(system, job, lane)]
+    for job in here:  # created claimed: the write that creates it is its claim
+        job.status, job.attempts_made = JobStatus.ACTIVE, 1
+        job.lock_until = worker.lock_until(now, remaining_ms)
     if system.events.dispatch(key, jobs):
-        system.wake_all(jobs)
-        logger.info("event dispatched", extra={"event_key": key, "jobs": list(route.jobs)})
-    elif redelivered:  # the first try may have failed after its write (SQS unreachable): finish it
-        system.wake_unclaimed([job.job_id for job in jobs])
+        system.wake_all(elsewhere)
+        logger.info("event dispatched", extra={"event_key": key, "jobs": list(route.jobs), "here": len(here)})
+        for job in here:
+            worker.run_claimed(system, job, None, time.time())
+    elif redelivered:  # the first try may have stopped after its write: finish it
+        system.wake_unfinished(system.jobs.of_event(key))
+
+
+def _runs_here(system: JobSystem, job: Job, lane: str | None) -> bool:
+    """A job due now on the lane this message arrived on, and not rate-limited (its starts are paced)."""
+    return lane is not None and job.queue == lane and job.due_at is None and lane not in system.limits
 
 
 def replay(system: JobSystem, source: str, event_id: str) -> list[Job]:

@@ -141,6 +141,14 @@ class JobSystem:
         for lane, messages in due.items():
             self.queues.send_batch(lane, messages)
 
+    def wake_unfinished(self, jobs: Sequence[Job]) -> int:
+        """Send again the messages of those jobs not finished: the first send may be what failed, or the
+        invocation that ran them where they were dispatched died. A second message is harmless: the
+        claim runs a job once, and a message early for its job waits for it. How many were sent."""
+        unfinished = [job for job in jobs if not job.status.finished]
+        self.wake_all(unfinished)
+        return len(unfinished)
+
     def wake_unclaimed(self, job_ids: Sequence[str]) -> int:
         """Send again the messages of those jobs that were never claimed (the first send may be what
         failed); a second message is harmless: the claim runs a job once. How many were sent."""

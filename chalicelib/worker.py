@@ -3,7 +3,8 @@
 - Claim: one conditional write makes the job ``active`` under a lock that outlives this invocation
   (a crashed worker's lock lapses and the message, back after its visibility timeout, is claimed
   again). A finished job, one held by a live worker, or one still waiting out its backoff is never
-  run by a duplicate message: that message comes back when the job could be run.
+  run by a duplicate message: that message comes back when the job could be run. A job dispatched on
+  the lane its event's message arrived on is created claimed instead, and run there (``run_claimed``).
 - Success: one write records the result and creates the chained jobs (ids derived from this one);
   then they are woken. That completion record is what makes a re-delivered message a no-op.
 - Failure: the attempt (error type, message, trimmed traceback, time) is appended, the job is
@@ -64,9 +65,21 @@ def run(system: JobSystem, delivery: Delivery, remaining_ms: float, now: float |
             now += wait
     if body.get("redrive"):  # back from the DLQ: its attempts start over
         restart(system, job_id, now)
-    job = system.jobs.claim(job_id, now + remaining_ms / 1000 + LOCK_MARGIN_SECONDS, now)
+    job = system.jobs.claim(job_id, lock_until(now, remaining_ms), now)
     if job is None:
         return _unclaimable(system, delivery, job_id, now)
+    return run_claimed(system, job, delivery, now)
+
+
+def lock_until(now: float, remaining_ms: float) -> float:
+    """Until when a claim holds: past this invocation's end, so only a dead worker's claim lapses."""
+    return now + remaining_ms / 1000 + LOCK_MARGIN_SECONDS
+
+
+def run_claimed(system: JobSystem, job: Job, delivery: Delivery | None, now: float) -> bool:
+    """Run the attempt this worker claimed and settle it; True when its message is done with.
+    ``delivery`` None: the job was created claimed (dispatch runs it) and has no message of its own yet,
+    so a retry is a new message."""
     log = {"job_id": job.job_id, "job": job.name, "attempt": job.attempts_made, "event_key": job.event_key}
     if job.attempts_made > job.options.attempts:  # the last attempt's worker died mid-run
         _fail(system, job, RuntimeError("the worker stopped during the last attempt"), "", now)
@@ -94,6 +107,10 @@ def run(system: JobSystem, delivery: Delivery, remaining_ms: float, now: float |
                            now=settled)
         logger.info("job retry", extra={**log, "error": type(err).__name__, "delay": delay})
         system.emit("retried", job, err)
+        if delivery is None:
+            job.status, job.due_at = JobStatus.DELAYED, settled + delay
+            system.wake_all([job], now=settled)
+            return True
         return later(system, delivery, delay, now)
     if not system.jobs.settle(job, JobStatus.COMPLETED, result=result, keep=job.options.keep_completed,
                               children=children, now=time.time()):

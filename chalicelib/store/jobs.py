@@ -26,7 +26,8 @@ def to_record(job: Job) -> Record:
     return {"job_id": job.job_id, "name": job.name, "queue": job.queue, "data": job.data_json(),
             "options": json.dumps(job.options.to_dict()), "status": str(job.status),
             "attempts_made": job.attempts_made, "created_at": job.created_at, "updated_at": job.updated_at,
-            "event_key": job.event_key, "parent": job.parent, "due_at": job.due_at}
+            "event_key": job.event_key, "parent": job.parent, "due_at": job.due_at,
+            "lock_until": job.lock_until}  # set when it is created claimed (dispatch runs it there)
 
 
 def from_record(r: Record) -> Job:

@@ -12,11 +12,12 @@ from chalicelib.clock import iso
 from chalicelib.dispatch import event_message, replay, take_event
 from chalicelib.events import Event, EventStatus, status_of
 from chalicelib.jobs import JobStatus
+from chalicelib.resources import RateLimit
 from chalicelib.routing import Route, route_for
 from chalicelib.schemes import schemes
 from chalicelib.sweep import sweep
 from chalicelib.system import Handler, JobSystem, handler
-from tests.unit.conftest import queues_of, run_job
+from tests.unit.conftest import BEHAVIOUR, EFFECTS, effect, queues_of, run_job
 
 
 @pytest.mark.parametrize(("event_type", "jobs", "lane"), [
@@ -196,3 +197,96 @@ def test_the_sweep_enqueues_each_stale_received_event_once(system: JobSystem) ->
     assert sweep(system, now=now + 120) == 1 and sweep(system, now=now + 180) == 0
     (message,) = queues_of(system).bodies("default")
     assert message == event_message(event) | {"facts": event.facts}
+
+
+def _counted(system: JobSystem, *names: str) -> None:
+    system.handlers.update({name: handler(name)(effect) for name in names})
+
+
+PAYMENT_JOBS = ("update-crm", "notify-slack", "generate-invoice-pdf")
+
+
+def test_the_jobs_of_the_messages_lane_run_where_they_are_dispatched(system: JobSystem) -> None:
+    """A payment event's message arrives on ``high``, its jobs' lane: they are created claimed and run
+    there, each once, with no message, receive or claim of their own."""
+    _counted(system, *PAYMENT_JOBS)
+    event = stored(system)
+    take_event(system, event_message(event), lane="high", remaining_ms=30_000)
+    jobs = system.jobs.of_event(event.key)
+    assert {j.name: (j.status, j.attempts_made) for j in jobs} == {
+        name: (JobStatus.COMPLETED, 1) for name in PAYMENT_JOBS}
+    assert queues_of(system).sent == [] and sorted(EFFECTS.values()) == [1, 1, 1]
+    take_event(system, event_message(event), lane="high", remaining_ms=30_000)  # the sweep's copy
+    assert sorted(EFFECTS.values()) == [1, 1, 1] and queues_of(system).sent == []
+
+
+def test_jobs_of_another_lane_or_a_rate_limited_one_get_a_message(system: JobSystem) -> None:
+    _counted(system, "update-crm")
+    system.handlers["send-welcome-email"] = handler("send-welcome-email", lane="email")(effect)
+    event = stored(system, "customer.created", "evt_c")
+    take_event(system, event_message(event), lane="default", remaining_ms=30_000)
+    by_name = {j.name: j for j in system.jobs.of_event(event.key)}
+    crm, email = by_name["update-crm"], by_name["send-welcome-email"]
+    assert (crm.status, email.status) == (JobStatus.COMPLETED, JobStatus.WAITING)
+    assert [(s.lane, s.body["job_id"]) for s in queues_of(system).sent] == [("email", email.job_id)]
+    system.limits["default"] = RateLimit(max=5, per_seconds=1)
+    other = stored(system, "customer.updated", "evt_u")
+    take_event(system, event_message(other), lane="default", remaining_ms=30_000)
+    (job,) = system.jobs.of_event(other.key)
+    assert job.status == JobStatus.WAITING and queues_of(system).sent[-1].body["job_id"] == job.job_id
+
+
+def test_a_job_run_where_it_was_dispatched_retries_with_a_message_of_its_own(system: JobSystem) -> None:
+    _counted(system, *PAYMENT_JOBS)
+    failures = iter([ConnectionError("CRM down")])
+
+    def flaky(job: object) -> object:
+        for err in failures:
+            raise err
+        return {"ok": True}
+
+    BEHAVIOUR["update-crm"] = flaky
+    event = stored(system)
+    now = time.time()
+    take_event(system, event_message(event), lane="high", remaining_ms=30_000)
+    crm = system.jobs.get(f"{event.key}:update-crm")
+    assert crm is not None and crm.status == JobStatus.DELAYED and crm.due_at is not None
+    (sent,) = queues_of(system).sent
+    assert sent.lane == "high" and sent.body == {"kind": "job", "job_id": crm.job_id}
+    assert 1 <= sent.delay <= round(crm.due_at - now) + 1
+    assert run_job(system, crm.job_id, now=crm.due_at + 1, lane="high")
+    assert system.jobs.get(crm.job_id).status == JobStatus.COMPLETED  # type: ignore[union-attr]
+    assert EFFECTS[crm.job_id] == 2 and sorted(EFFECTS.values()) == [1, 1, 2]
+
+
+@pytest.mark.parametrize("stopped_at", ["handler", "retry send"])
+def test_an_invocation_stopped_mid_event_leaves_its_jobs_to_the_redelivery(
+        system: JobSystem, stopped_at: str) -> None:
+    """Killed while running the second job (or unable to send its retry's message): the first is
+    completed, the others claimed with no message. The event's message, not deleted, comes back: it
+    wakes every job not finished, and each runs once its claim has lapsed."""
+    _counted(system, *PAYMENT_JOBS)
+
+    def stop(job: object) -> object:
+        if stopped_at == "handler":
+            raise SystemExit("SIGKILL")
+        queues_of(system).fail_sends = 1
+        raise ConnectionError("Slack down")
+
+    BEHAVIOUR["notify-slack"] = stop
+    event = stored(system)
+    now = time.time()
+    with pytest.raises((SystemExit, ConnectionError)):
+        take_event(system, event_message(event), lane="high", remaining_ms=30_000)
+    status = {j.name: j.status for j in system.jobs.of_event(event.key)}
+    assert status["update-crm"] == JobStatus.COMPLETED and queues_of(system).sent == []
+    assert status["generate-invoice-pdf"] == JobStatus.ACTIVE
+    del BEHAVIOUR["notify-slack"]
+    take_event(system, event_message(event), redelivered=True, lane="high", remaining_ms=30_000)
+    woken = sorted(s.body["job_id"] for s in queues_of(system).sent)
+    assert woken == sorted(f"{event.key}:{n}" for n in ("notify-slack", "generate-invoice-pdf"))
+    later = now + 40  # past the claims of the stopped invocation
+    for job_id in woken:
+        assert run_job(system, job_id, now=later, lane="high")
+    assert all(j.status == JobStatus.COMPLETED for j in system.jobs.of_event(event.key))
+    assert EFFECTS[f"{event.key}:update-crm"] == 1 and EFFECTS[f"{event.key}:generate-invoice-pdf"] == 1
