@@ -36,6 +36,7 @@ class Calls:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
         self.items: Counter[str] = Counter()
+        self.by_resource: Counter[str] = Counter()  # "UpdateItem jobs", "SendMessageBatch fila-…-high"
         self.empty_receives = 0
         self.lock = threading.Lock()
         self.quiet = threading.local()  # this thread's calls are the bench's own (polling), not fila's
@@ -43,14 +44,17 @@ class Calls:
     def watch(self, client: Any) -> None:
         service = client.meta.service_model.service_name
         client.meta.events.register("provide-client-params", self._params)
-        client.meta.events.register("after-call", lambda model, parsed, **_: self._add(service, model, parsed))
+        client.meta.events.register("after-call", lambda model, parsed, context, **_: self._add(
+            service, model, parsed, context.get("bench_resource")))
 
-    def _params(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+    def _params(self, model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        named = params.get("TableName") or params.get("QueueUrl") or params.get("Bucket")
+        context["bench_resource"] = str(named).rsplit("/", 1)[-1].rsplit("-", 1)[-1] if named else "-"
         if model.name == "TransactWriteItems" and not getattr(self.quiet, "on", False):
             with self.lock:
                 self.items["transaction items"] += len(params["TransactItems"])
 
-    def _add(self, service: str, model: Any, parsed: dict[str, Any]) -> None:
+    def _add(self, service: str, model: Any, parsed: dict[str, Any], resource: str | None) -> None:
         if getattr(self.quiet, "on", False):
             return
         with self.lock:
@@ -58,11 +62,13 @@ class Calls:
                 self.empty_receives += 1
                 return
             self.counts[f"{service}:{model.name}"] += 1
+            self.by_resource[f"{model.name} {resource or '-'}"] += 1
 
-    def take(self) -> tuple[Counter[str], Counter[str]]:
+    def take(self) -> tuple[Counter[str], Counter[str], Counter[str]]:
         with self.lock:
-            taken, items, self.counts, self.items = self.counts, self.items, Counter(), Counter()
-        return taken, items
+            taken, items, by_resource = self.counts, self.items, self.by_resource
+            self.counts, self.items, self.by_resource = Counter(), Counter(), Counter()
+        return taken, items, by_resource
 
 
 def scenario(name: str, deliveries: list[tuple[str, dict[str, str], bytes]], calls: Calls, client: Any,
@@ -91,13 +97,14 @@ def scenario(name: str, deliveries: list[tuple[str, dict[str, str], bytes]], cal
     time.sleep(2)  # the last deletes of the mapping
     for source in sources.values():
         source.stop()
-    counts, items = calls.take()
+    counts, items, by_resource = calls.take()
     ours = dict(counts)
     n = len(deliveries)
     return {"scenario": name, "events": n, "calls_per_event": {k: round(v / n, 2) for k, v in sorted(ours.items())},
             "total_per_event": round(sum(ours.values()) / n, 2),
             "dynamodb_writes_per_event": round(sum(v for k, v in ours.items() if k.split(":")[1] in DDB_WRITES) / n, 2),
-            "transaction_items_per_event": round(items["transaction items"] / n, 2)}
+            "transaction_items_per_event": round(items["transaction items"] / n, 2),
+            "by_resource_per_event": {k: round(v / n, 2) for k, v in sorted(by_resource.items())}}
 
 
 def main() -> None:

@@ -55,7 +55,7 @@ def _drain(name: str, handler: Any, url: str, n: int, finished: threading.Event,
     seconds = time.perf_counter() - started
     source.stop()
     time.sleep(1)
-    counts, _ = calls.take()
+    counts = calls.take()[0]
     return {"jobs": n, "drain_s": round(seconds, 2), "jobs_per_s": round(n / seconds, 1),
             "calls_per_job": {k: round(v / n, 3) for k, v in sorted(counts.items())}}
 
