@@ -95,7 +95,7 @@ def test_fila_queue_pause_holds_a_lane_without_losing_anything_and_resume_drains
     paused = fila(on_stack, "queue", "pause", "email")
     assert paused.returncode == 0 and paused.stdout.strip() == "email: paused"
     try:
-        time.sleep(1.5)  # the pollers read the flag at most a second old
+        time.sleep(3.5)  # the flag is read at most a second old, and a long poll begun before it lasts 2 s
         email = f"grace+{time.time_ns()}@example.com"
         event_id = deliver(on_stack, "standard", *standard_delivery(
             {"type": "customer.created", "data": {"email": email, "name": "Grace Hopper"}}))
