@@ -4,6 +4,10 @@ A batch's records run at once, up to the lane's ``parallel`` (Lambda runs a hand
 100 ms CRM calls take 100 ms, not a second), each keeping its own result. Records of one job or of
 one event run one after the other, never racing each other.
 
+A record's wakes (the messages of the jobs it created: a payment event's receipt, say) are held until
+its batch is done and sent together, ten to a call per lane, before any record is reported done; a
+record whose wakes could not be sent is seen again, and waking again is what its second run does.
+
 Partial batch responses: with ``ReportBatchItemFailures`` on the mapping (what ``make deploy`` sets,
 and says so with ``FILA_BATCH_RESPONSE=partial``), the records to see again are reported and Lambda
 deletes the rest. Without it (a plain ``chalice deploy``), Lambda would delete the whole batch on
@@ -26,6 +30,7 @@ from chalice.app import SQSEvent
 
 from chalicelib import dispatch, runtime, worker
 from chalicelib.logs import logger
+from chalicelib.queues import HeldWakes, send_held
 from chalicelib.resources import Lane, lanes
 from chalicelib.settings import resource_name
 from chalicelib.system import JobSystem
@@ -80,14 +85,17 @@ def _pool(lane: str, size: int) -> ThreadPoolExecutor:
 def handle_batch(system: JobSystem, lane: Lane, records: list[dict[str, Any]], context: Any = None
                  ) -> dict[str, list[dict[str, str]]]:
     """Process a batch; the partial batch response (or RecordsLeft, when those are off)."""
+    held: dict[int, HeldWakes] = {}  # by id(record): a test's records may share a message id
+
     def remaining() -> float:
         return float(context.get_remaining_time_in_millis()) if context is not None else DEFAULT_REMAINING_MS
 
     def run_group(group: list[tuple[dict[str, Any], Any]]) -> list[tuple[dict[str, Any], bool]]:
         out = []
         for record, message in group:
+            wakes = held[id(record)] = HeldWakes(system.queues)
             try:
-                done = process(system, record, message, lane.name, remaining())
+                done = process(system.with_queues(wakes), record, message, lane.name, remaining())
             except Exception:
                 logger.exception("record failed; SQS delivers it again",
                                  extra={"message_id": record.get("messageId")})
@@ -104,7 +112,9 @@ def handle_batch(system: JobSystem, lane: Lane, records: list[dict[str, Any]], c
         outcomes = [run_group(g) for g in groups.values()]
     else:
         outcomes = list(_pool(lane.name, lane.parallel).map(run_group, groups.values()))
-    results = [pair for outcome in outcomes for pair in outcome]
+    unsent = send_held(system.queues, held)  # before any record is reported done
+    results = [(record, done and id(record) not in unsent)
+               for outcome in outcomes for record, done in outcome]
     system.flush()  # the batch's counts, in one write per lane and minute
     failed = [record for record, done in results if not done]
     if os.environ.get("FILA_BATCH_RESPONSE") == "partial":

@@ -7,12 +7,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol
 
 from chalicelib import aws
+from chalicelib.logs import logger
 from chalicelib.settings import dlq_name, resource_name
 
 MAX_DELAY_SECONDS = 900  # DelaySeconds
@@ -158,3 +160,57 @@ def dlq_url(lane: str) -> str:
 def forget() -> None:
     queue_url.cache_clear()
     dlq_url.cache_clear()
+
+
+class HeldWakes:
+    """One consumed record's wakes (``send_batch``), held so that its batch sends them together, ten to a
+    call per lane (a batch of payment events wakes its receipts in one call, not one each); every other
+    call goes straight through."""
+
+    def __init__(self, queues: Queues) -> None:
+        self.queues, self.held = queues, list[tuple[str, dict[str, Any]]]()
+
+    def send_batch(self, lane: str, bodies: Sequence[dict[str, Any]]) -> None:
+        self.held += [(lane, body) for body in bodies]
+
+    def send(self, lane: str, body: dict[str, Any], delay: int = 0) -> None:
+        self.queues.send(lane, body, delay)
+
+    def change_visibility(self, lane: str, receipt_handle: str, seconds: int) -> None:
+        self.queues.change_visibility(lane, receipt_handle, seconds)
+
+    def delete(self, lane: str, receipt_handles: Sequence[str]) -> None:
+        self.queues.delete(lane, receipt_handles)
+
+    def to_dlq(self, lane: str, body: dict[str, Any], reason: str) -> None:
+        self.queues.to_dlq(lane, body, reason)
+
+    def counts(self, lane: str) -> Counts:
+        return self.queues.counts(lane)
+
+    def dlq_depth(self, lane: str) -> int:
+        return self.queues.dlq_depth(lane)
+
+    def peek_dlq(self, lane: str, limit: int) -> list[DeadMessage]:
+        return self.queues.peek_dlq(lane, limit)
+
+    def redrive(self, lane: str, progress: Callable[[int], None] | None = None) -> int:
+        return self.queues.redrive(lane, progress)
+
+
+def send_held(queues: Queues, held: Mapping[int, HeldWakes]) -> set[int]:
+    """Every record's held wakes, ten to a call per lane; the keys of those whose wakes were not sent."""
+    by_lane: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+    for key, wakes in held.items():
+        for lane, body in wakes.held:
+            by_lane[lane].append((key, body))
+    failed: set[int] = set()
+    for lane, entries in by_lane.items():
+        for start in range(0, len(entries), MAX_BATCH):
+            chunk = entries[start:start + MAX_BATCH]
+            try:
+                queues.send_batch(lane, [body for _, body in chunk])
+            except Exception:
+                logger.exception("wakes not sent; their records are seen again", extra={"lane": lane})
+                failed.update(key for key, _ in chunk)
+    return failed

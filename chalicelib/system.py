@@ -14,6 +14,7 @@ raises is logged and skipped, never in the way of the job or of the other hooks.
 
 from __future__ import annotations
 
+import copy
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -84,6 +85,12 @@ class JobSystem:
         self.lanes = LaneRecords(store)
         self.limits = limits if limits is not None else \
             {name: lane.rate_limit for name, lane in lanes().items() if lane.rate_limit}
+
+    def with_queues(self, queues: Queues) -> JobSystem:
+        """This system, sending through ``queues`` (a batch's record holding its wakes, say)."""
+        view = copy.copy(self)
+        view.queues = queues
+        return view
 
     def emit(self, moment: str, job: Job, *args: Any) -> None:
         for hook in self.hooks:

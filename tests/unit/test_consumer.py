@@ -89,3 +89,55 @@ def test_an_event_message_is_dispatched(system: JobSystem) -> None:
     message = {"kind": "event", "source": "stripe", "event_id": "evt_c", "type": "customer.updated", "facts": event.facts}
     assert handle_batch(system, lanes()["default"], [record(message, 1)]) == {"batchItemFailures": []}
     assert [j.name for j in system.jobs.of_event("stripe#evt_c")] == ["update-crm"]
+
+
+def _payment_events(system: JobSystem, count: int) -> list[dict[str, Any]]:
+    """Payment event records on ``high``, whose invoice job chains an email (lane ``email``)."""
+    from chalicelib.events import Event
+    from chalicelib.system import handler
+    from tests.unit.conftest import effect
+
+    def invoice(job: Job) -> None:
+        effect(job)
+        job.chain("test-email", {"to": "a@example.com"})
+
+    system.handlers.update({name: handler(name)(effect) for name in ("update-crm", "notify-slack")})
+    system.handlers["generate-invoice-pdf"] = handler("generate-invoice-pdf")(invoice)
+    records = []
+    for n in range(count):
+        event = Event("stripe", f"evt_{n}", "payment_intent.succeeded", "2026-11-30T10:00:00.000Z", b"{}",
+                      lane="high", facts={"email": "a@example.com", "name": "A"})
+        system.events.add(event)
+        records.append(record({"kind": "event", "source": "stripe", "event_id": f"evt_{n}",
+                               "type": event.type, "facts": event.facts}, n))
+    return records
+
+
+def test_a_batch_sends_the_wakes_of_its_records_together(system: JobSystem,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, int]] = []
+    send_batch = queues_of(system).send_batch
+
+    def counted(lane: str, bodies: Any) -> None:
+        calls.append((lane, len(bodies)))
+        send_batch(lane, bodies)
+
+    monkeypatch.setattr(queues_of(system), "send_batch", counted)
+    assert handle_batch(system, lanes()["high"], _payment_events(system, 10)) == {"batchItemFailures": []}
+    assert calls == [("email", 10)]  # ten receipts, one call (not one per invoice)
+    woken = sorted(s.body["job_id"] for s in queues_of(system).sent)
+    assert woken == sorted(f"stripe#evt_{n}:generate-invoice-pdf>test-email" for n in range(10))
+
+
+def test_records_whose_wakes_were_not_sent_are_seen_again_and_wake_them(system: JobSystem) -> None:
+    batch = _payment_events(system, 12)  # two calls: ten wakes, then two
+    queues_of(system).fail_sends = 1
+    response = handle_batch(system, lanes()["high"], batch)
+    again = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+    assert len(again) == 10 and len(queues_of(system).sent) == 2
+    retry = [record(json.loads(r["body"]), int(r["messageId"][1:]), receive_count=2)
+             for r in batch if r["messageId"] in again]
+    assert handle_batch(system, lanes()["high"], retry) == {"batchItemFailures": []}
+    woken = {s.body["job_id"] for s in queues_of(system).sent}
+    assert woken == {f"stripe#evt_{n}:generate-invoice-pdf>test-email" for n in range(12)}
+    assert all(count == 1 for count in EFFECTS.values()) and len(EFFECTS) == 36  # three jobs each, once
