@@ -3,7 +3,8 @@
 A stored event's message carries what dispatch needs (type and facts), so dispatch is one write (the
 event ``queued`` and its jobs created, all or nothing). The jobs of the lane the message arrived on are
 created claimed by this invocation and run here: no message, receive or claim of their own (a payment
-event's three jobs cost no call but their settle). Jobs of other lanes get one send per lane.
+event's three jobs cost no call but their settle), at once: a slow CRM does not hold up the Slack
+message or the invoice. Jobs of other lanes get one send per lane.
 
 Job ids are derived from the event, so a second message for it (a redelivery, the sweep's copy) creates
 nothing. A redelivery means the first try may have stopped after the write (SQS unreachable, the
@@ -14,6 +15,8 @@ with a message of its own: a flaky CRM never re-sends the Slack message.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from typing import Any
 
 from chalicelib import worker
@@ -21,7 +24,8 @@ from chalicelib.errors import NotFound
 from chalicelib.events import Event, EventStatus, event_key
 from chalicelib.jobs import Job, JobStatus
 from chalicelib.logs import logger
-from chalicelib.routing import Route, route_for
+from chalicelib.resources import lanes
+from chalicelib.routing import ROUTES, Route, route_for
 from chalicelib.system import JobSystem
 
 
@@ -56,10 +60,30 @@ def take_event(system: JobSystem, message: dict[str, Any], redelivered: bool = F
     if system.events.dispatch(key, jobs):
         system.wake_all(elsewhere)
         logger.info("event dispatched", extra={"event_key": key, "jobs": list(route.jobs), "here": len(here)})
-        for job in here:
-            worker.run_claimed(system, job, None, time.time())
+        _run_at_once(system, here, lane)
     elif redelivered:  # the first try may have stopped after its write: finish it
         system.wake_unfinished(system.jobs.of_event(key))
+
+
+def _run_at_once(system: JobSystem, jobs: list[Job], lane: str | None) -> None:
+    """Run claimed jobs side by side, each settling on its own; the first error is raised once all have
+    run, so the record is seen again (its redelivery wakes what is unfinished)."""
+    if lane is None or len(jobs) <= 1:
+        for job in jobs:
+            worker.run_claimed(system, job, None, time.time())
+        return
+    running = [_pool(lane).submit(worker.run_claimed, system, job, None, time.time()) for job in jobs]
+    errors = [err for future in running if (err := future.exception()) is not None]
+    if errors:
+        raise errors[0]
+
+
+@cache
+def _pool(lane: str) -> ThreadPoolExecutor:
+    """Beside the lane's records (``parallel`` at once), each with its event's other jobs."""
+    most = max(len(route.jobs) for route in ROUTES)
+    return ThreadPoolExecutor(max_workers=lanes()[lane].parallel * most,
+                              thread_name_prefix=f"jobs-{lane}")
 
 
 def _runs_here(system: JobSystem, job: Job, lane: str | None) -> bool:

@@ -3,6 +3,7 @@ and the recovery sweep, on the in-memory store."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -262,9 +263,9 @@ def test_a_job_run_where_it_was_dispatched_retries_with_a_message_of_its_own(sys
 @pytest.mark.parametrize("stopped_at", ["handler", "retry send"])
 def test_an_invocation_stopped_mid_event_leaves_its_jobs_to_the_redelivery(
         system: JobSystem, stopped_at: str) -> None:
-    """Killed while running the second job (or unable to send its retry's message): the first is
-    completed, the others claimed with no message. The event's message, not deleted, comes back: it
-    wakes every job not finished, and each runs once its claim has lapsed."""
+    """Killed while running one job (or unable to send its retry's message): the jobs beside it finish,
+    it stays claimed with no message, and the error reaches the record. The event's message, not
+    deleted, comes back: it wakes every job not finished, which runs once its claim has lapsed."""
     _counted(system, *PAYMENT_JOBS)
 
     def stop(job: object) -> object:
@@ -279,14 +280,30 @@ def test_an_invocation_stopped_mid_event_leaves_its_jobs_to_the_redelivery(
     with pytest.raises((SystemExit, ConnectionError)):
         take_event(system, event_message(event), lane="high", remaining_ms=30_000)
     status = {j.name: j.status for j in system.jobs.of_event(event.key)}
-    assert status["update-crm"] == JobStatus.COMPLETED and queues_of(system).sent == []
-    assert status["generate-invoice-pdf"] == JobStatus.ACTIVE
+    assert status == {"update-crm": JobStatus.COMPLETED, "generate-invoice-pdf": JobStatus.COMPLETED,
+                      "notify-slack": JobStatus.ACTIVE if stopped_at == "handler" else JobStatus.DELAYED}
+    assert queues_of(system).sent == []
     del BEHAVIOUR["notify-slack"]
     take_event(system, event_message(event), redelivered=True, lane="high", remaining_ms=30_000)
-    woken = sorted(s.body["job_id"] for s in queues_of(system).sent)
-    assert woken == sorted(f"{event.key}:{n}" for n in ("notify-slack", "generate-invoice-pdf"))
-    later = now + 40  # past the claims of the stopped invocation
-    for job_id in woken:
-        assert run_job(system, job_id, now=later, lane="high")
+    (woken,) = [s.body["job_id"] for s in queues_of(system).sent]
+    assert woken == f"{event.key}:notify-slack"
+    assert run_job(system, woken, now=now + 40, lane="high")  # past the stopped invocation's claim
     assert all(j.status == JobStatus.COMPLETED for j in system.jobs.of_event(event.key))
     assert EFFECTS[f"{event.key}:update-crm"] == 1 and EFFECTS[f"{event.key}:generate-invoice-pdf"] == 1
+
+
+def test_an_events_jobs_on_its_lane_run_at_once(system: JobSystem) -> None:
+    """Three jobs that each wait for the other two: run one after another, every one would time out."""
+    _counted(system, *PAYMENT_JOBS)
+    together = threading.Barrier(len(PAYMENT_JOBS), timeout=5)
+
+    def meet(job: object) -> object:
+        together.wait()
+        return {"ok": True}
+
+    for name in PAYMENT_JOBS:
+        BEHAVIOUR[name] = meet
+    event = stored(system)
+    take_event(system, event_message(event), lane="high", remaining_ms=30_000)
+    assert {j.name: (j.status, j.attempts_made) for j in system.jobs.of_event(event.key)} == {
+        name: (JobStatus.COMPLETED, 1) for name in PAYMENT_JOBS}
