@@ -43,7 +43,7 @@ from fila.local.running import Stack
 SIZES = (0, 1000, 10000)  # queue depths, table sizes
 
 
-def _client(service: str, url: str | None = None) -> Any:
+def aws_client(service: str, url: str | None = None) -> Any:
     return boto3.client(service, endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
                         aws_secret_access_key="testing")
 
@@ -160,13 +160,13 @@ def drain(backlogs: tuple[int, ...]) -> list[dict[str, Any]]:
 def _depth(lane: str) -> int:
     from chalicelib import queues
 
-    attributes = _client("sqs").get_queue_attributes(QueueUrl=queues.queue_url(lane), AttributeNames=["All"])
+    attributes = aws_client("sqs").get_queue_attributes(QueueUrl=queues.queue_url(lane), AttributeNames=["All"])
     found = attributes["Attributes"]
     return int(found["ApproximateNumberOfMessages"]) + int(found["ApproximateNumberOfMessagesNotVisible"])
 
 
 def stack_depth(stack: Stack) -> int:
-    sqs = _client("sqs", stack.aws)
+    sqs = aws_client("sqs", stack.aws)
     total = 0
     for lane in ("high", "default", "email", "maintenance"):
         url = sqs.get_queue_url(QueueName=f"fila-local-{lane}")["QueueUrl"]
@@ -241,7 +241,7 @@ def burst(events: int, source: str = "standard", event_type: str = "customer.upd
     stack = Stack().start()
     out: dict[str, Any] = {"events": events, "type": event_type, "start_depth": stack_depth(stack)}
     print(f"  burst {events}: starting from depth {out['start_depth']}", flush=True)
-    ddb = _client("dynamodb", stack.aws)
+    ddb = aws_client("dynamodb", stack.aws)
     try:
         with CpuMeter(stack) as meter:
             before, started = meter.reading(), time.monotonic()
@@ -281,18 +281,18 @@ def main() -> None:
     moto = start_moto(url)
     try:  # the SQS and DynamoDB processes directly, as fila's own processes reach them
         sizes = SIZES if not args.quick else (0, 1000)
-        result["sqs_fila"] = latency(_sqs_row, _client("sqs", endpoints(url)["sqs"]), sizes, calls)
+        result["sqs_fila"] = latency(_sqs_row, aws_client("sqs", endpoints(url)["sqs"]), sizes, calls)
         print("DynamoDB per-call latency by table size (fila's emulator, fresh):", flush=True)
-        result["ddb_fila"] = latency(_ddb_row, _client("dynamodb", endpoints(url)["dynamodb"]), sizes, calls)
+        result["ddb_fila"] = latency(_ddb_row, aws_client("dynamodb", endpoints(url)["dynamodb"]), sizes, calls)
     finally:
         if moto is not None:
             moto.terminate()
     print("SQS per-call latency by depth (moto's own server, fresh):", flush=True)
     proc, stock = stock_moto()
     try:
-        result["sqs_moto"] = latency(_sqs_row, _client("sqs", stock), (0, 1000), max(5, calls // 10))
+        result["sqs_moto"] = latency(_sqs_row, aws_client("sqs", stock), (0, 1000), max(5, calls // 10))
         print("DynamoDB per-call latency by table size (moto's own server, fresh):", flush=True)
-        result["ddb_moto"] = latency(_ddb_row, _client("dynamodb", stock), (0, 1000), max(5, calls // 10))
+        result["ddb_moto"] = latency(_ddb_row, aws_client("dynamodb", stock), (0, 1000), max(5, calls // 10))
     finally:
         proc.terminate()
     print("drain of a no-op job backlog:", flush=True)

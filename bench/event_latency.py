@@ -20,7 +20,7 @@ from typing import Any
 
 import requests
 
-from bench.emulator import _client, stack_depth
+from bench.emulator import aws_client, stack_depth
 from bench.record import save
 from chalicelib.routing import route_for
 from chalicelib.store.dynamodb import decode
@@ -48,7 +48,7 @@ def measure(events: int, target_ms: int) -> dict[str, Any]:
     stack = Stack().start()
     out: dict[str, Any] = {"events": events, "target_ms": target_ms, "start_depth": stack_depth(stack)}
     print(f"event latency: starting from depth {out['start_depth']}", flush=True)
-    ddb = _client("dynamodb", stack.aws)
+    ddb = aws_client("dynamodb", stack.aws)
     route = route_for(TYPE)
     assert route is not None
     slow = {"responses": [{"status": 200, "delay": target_ms / 1000}] * (events * 2), "then": 200}
