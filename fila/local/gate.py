@@ -76,9 +76,23 @@ READS = frozenset({
 UNGATED = frozenset({"ReceiveMessage"})
 
 
+@contextmanager
+def passing(op: str | None, method: str, gate: Gate = GATE) -> Iterator[None]:
+    """One request through ``gate``, counted as a change unless it only reads (``op``: X-Amz-Target's
+    suffix, None for the protocols without one)."""
+    if op in UNGATED:
+        yield
+        return
+    with gate.shared():
+        if not (op in READS or (op is None and method in ("GET", "HEAD"))):
+            gate.changed()
+        yield
+
+
 def install(gate: Gate = GATE) -> None:
     """Every moto request through the gate: moto.core.utils.convert_to_flask_response.__call__ is
-    where each service's handler runs, between Flask's request and its response."""
+    where each service's handler runs, between Flask's request and its response (fila.local.fast_dispatch
+    passes it itself)."""
     from flask import request
     from moto.core.utils import convert_to_flask_response
 
@@ -86,11 +100,7 @@ def install(gate: Gate = GATE) -> None:
 
     def gated(self: Any, args: Any = None, **kwargs: Any) -> Any:
         op = request.headers.get("X-Amz-Target", "").rpartition(".")[2] or None
-        if op in UNGATED:
-            return handle(self, args, **kwargs)
-        with gate.shared():
-            if not (op in READS or (op is None and request.method in ("GET", "HEAD"))):
-                gate.changed()
+        with passing(op, request.method, gate):
             return handle(self, args, **kwargs)
 
     convert_to_flask_response.__call__ = gated

@@ -6,7 +6,8 @@
   process of their own (role ``sqs``, ``dynamodb``) so the emulator uses every core; the main process
   serves the rest and forwards their requests to them (fila.local.router), so every client that
   knows only this address still works. ``GET /_fila/status`` names the direct endpoints.
-- Speed: the patches of fila.local.moto_patches (each names the moto function it replaces and why).
+- Speed: the patches of fila.local.moto_patches (each names the moto function it replaces and why);
+  DynamoDB's and SQS's JSON calls straight to their handler (fila.local.fast_dispatch).
 - State: with a state folder, every process starts from the last snapshot and the main process keeps
   snapshotting all of them at one cut while the state changes, and once more when stopped
   (fila.local.snapshot).
@@ -240,7 +241,7 @@ def serve(role: str, host: str, port: int, stop: StopSignals, state_dir: Path | 
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from waitress import create_server
 
-    from fila.local import dynamodb_ttl, fast_sqs, snapshot
+    from fila.local import dynamodb_ttl, fast_dispatch, fast_sqs, snapshot
     from fila.local.ports import OPEN_DOORS
     from fila.local.router import Router
 
@@ -283,7 +284,7 @@ def serve(role: str, host: str, port: int, stop: StopSignals, state_dir: Path | 
                 "deletes_expired_items": True,  # fila.local.dynamodb_ttl
                 "snapshots": coordinator.stats.as_dict() if coordinator else None}
 
-    app: Any = Emulator(DomainDispatcherApplication(create_backend_app), GATE, status)
+    app: Any = Emulator(fast_dispatch.Direct(DomainDispatcherApplication(create_backend_app)), GATE, status)
     if siblings:
         app = Router(app, {r: s.url for r, s in siblings.items()})
     server = create_server(app, host=host, port=port, threads=64, ident="moto",
