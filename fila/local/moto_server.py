@@ -7,7 +7,8 @@
   serves the rest and forwards their requests to them (fila.local.router), so every client that
   knows only this address still works. ``GET /_fila/status`` names the direct endpoints.
 - Speed: the patches of fila.local.moto_patches (each names the moto function it replaces and why);
-  DynamoDB's and SQS's JSON calls straight to their handler (fila.local.fast_dispatch).
+  DynamoDB's and SQS's JSON calls straight to their handler (fila.local.fast_dispatch); the
+  siblings served by fila.local.plain_http, the main process by waitress.
 - State: with a state folder, every process starts from the last snapshot and the main process keeps
   snapshotting all of them at one cut while the state changes, and once more when stopped
   (fila.local.snapshot).
@@ -241,7 +242,7 @@ def serve(role: str, host: str, port: int, stop: StopSignals, state_dir: Path | 
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from waitress import create_server
 
-    from fila.local import dynamodb_ttl, fast_dispatch, fast_sqs, snapshot
+    from fila.local import dynamodb_ttl, fast_dispatch, fast_sqs, plain_http, snapshot
     from fila.local.ports import OPEN_DOORS
     from fila.local.router import Router
 
@@ -287,8 +288,11 @@ def serve(role: str, host: str, port: int, stop: StopSignals, state_dir: Path | 
     app: Any = Emulator(fast_dispatch.Direct(DomainDispatcherApplication(create_backend_app)), GATE, status)
     if siblings:
         app = Router(app, {r: s.url for r, s in siblings.items()})
-    server = create_server(app, host=host, port=port, threads=64, ident="moto",
-                           max_request_body_size=64 * 1024 * 1024, **OPEN_DOORS)
+    if role in SIBLINGS:  # SDK clients only (fila's processes, the main process's router)
+        server: Any = plain_http.Server(app, host, port, connection_limit=OPEN_DOORS["connection_limit"])
+    else:  # whatever a user points at the endpoint
+        server = create_server(app, host=host, port=port, threads=64, ident="moto",
+                               max_request_body_size=64 * 1024 * 1024, **OPEN_DOORS)
     threading.Thread(target=server.run, name="serve", daemon=True).start()
     if coordinator is not None:
         coordinator.start()
