@@ -3,7 +3,7 @@
 Their clients are SDKs on loopback holding keep-alive connections, each sending one request at a time.
 waitress (and cheroot) hand every request from a poller thread to a worker and the answer back, two
 thread switches and a pipe per call; here the connection's own thread reads, calls the app and writes.
-The emulator spent 1.5 to 1.9 ms of CPU per UpdateItem behind them, 1.0 to 1.2 behind this (werkzeug's
+The emulator spent 1.5 to 1.9 ms of CPU per UpdateItem behind them, 1.0 to 1.3 behind this (werkzeug's
 threaded server: 2.2 to 2.5). What it takes: requests with a Content-Length (an SDK's; chunked bodies get
 411), ``Expect: 100-continue``, HEAD, keep-alive as HTTP/1.1 and 1.0 define it. The main emulator process
 and the API, which any client may reach, stay on waitress.
