@@ -31,10 +31,12 @@ def moto_handlers() -> dict[str, Handler]:
 class Direct:
     def __init__(self, app: Callable[..., Iterable[bytes]], handlers: dict[str, Handler] | None = None,
                  gate: Gate = GATE) -> None:
+        from botocore.exceptions import ClientError
         from flask import Response
+        from moto.moto_api import recorder
         from moto.moto_server.werkzeug_app import BackendRequest
 
-        self.app, self.gate = app, gate
+        self.app, self.gate, self.client_error, self.recorder = app, gate, ClientError, recorder
         self.handlers = moto_handlers() if handlers is None else handlers
         self.request_class, self.response_class = BackendRequest, Response
 
@@ -43,15 +45,12 @@ class Direct:
         handler = self.handlers.get(prefix)
         if handler is None or environ.get("REQUEST_METHOD") != "POST" or "HTTP_ORIGIN" in environ:
             return self.app(environ, start_response)
-        from botocore.exceptions import ClientError
-        from moto.moto_api import recorder
-
         request = self.request_class(environ)
-        recorder._record_request(request)
+        self.recorder._record_request(request)
         with passing(op or None, "POST", self.gate):
             try:
                 result = handler(request, request.raw_url, dict(request.headers))
-            except ClientError as exc:  # as moto's view answers it
+            except self.client_error as exc:  # as moto's view answers it
                 result = 400, {}, exc.response["Error"]["Message"]
         status, headers, content = result if len(result) == 3 else (200, {}, result)
         response = self.response_class(response=content, status=status, headers=headers)

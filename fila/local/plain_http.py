@@ -141,7 +141,7 @@ class Server:
         if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
             raise BadRequest("411 Length Required")
         length = environ.get("CONTENT_LENGTH", "0") or "0"
-        if not length.isdigit():
+        if not length.isdecimal():
             raise BadRequest("400 Bad Request")
         if int(length) > self.max_body:
             raise BadRequest("413 Content Too Large")

@@ -86,6 +86,7 @@ def test_expect_100_continue_is_answered_before_the_body(server: tuple[str, int]
     (b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\ndata\r\n0\r\n\r\n", b"411 Length Required"),
     (b"POST /big HTTP/1.1\r\nContent-Length: 1001\r\n\r\n", b"413 Content Too Large"),
     (b"POST /n HTTP/1.1\r\nContent-Length: ten\r\n\r\n", b"400 Bad Request"),
+    (b"POST /n HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n", b"400 Bad Request"),  # a digit int() refuses
     (b"NONSENSE\r\n\r\n", b"400 Bad Request"),
     (b"GET / HTTP/1.1\r\nno colon here\r\n\r\n", b"400 Bad Request"),
     (b"GET / HTTP/1.1\r\n" + b"X-Many: 1\r\n" * 201 + b"\r\n", b"431 Request Header Fields Too Large"),
