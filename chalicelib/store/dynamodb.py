@@ -1,5 +1,5 @@
-"""The store on DynamoDB: one item codec (boto3's TypeSerializer), one place that turns expectations
-into condition expressions, and the write-sharded indexes of resources.json.
+"""The store on DynamoDB: records and expectations as items and expressions (``store.expressions``), and
+the write-sharded indexes of resources.json.
 
 A group of writes is one TransactWriteItems (a single write, one plain call: half the write units).
 A query of a sharded index asks each shard and merges them by sort key; its cursor remembers where
@@ -12,104 +12,20 @@ import base64
 import heapq
 import json
 from collections.abc import Iterator, Sequence
-from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from chalicelib import aws, resources
 from chalicelib.settings import resource_name
 from chalicelib.store import Change, ConditionFailed, Expect, Query, Record, Write, record_key
-
-_serializer, _deserializer = TypeSerializer(), TypeDeserializer()
-
-
-def _to_dynamo(value: Any) -> Any:
-    if isinstance(value, str):
-        return str(value)  # a StrEnum's value
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int | float):
-        return Decimal(str(value))
-    if isinstance(value, dict):
-        return {k: _to_dynamo(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list | tuple):
-        return [_to_dynamo(v) for v in value]
-    raise TypeError(f"cannot store a {type(value).__name__}")
+from chalicelib.store.expressions import Expression, decode, encode
 
 
-def _from_dynamo(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _from_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_dynamo(v) for v in value]
-    return value
-
-
-def encode(record: Record) -> dict[str, Any]:
-    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in record.items() if v is not None}
-
-
-def decode(item: dict[str, Any]) -> Record:
-    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
-
-
-class _Expression:
-    """Placeholders for the names and values of one request."""
-
-    def __init__(self) -> None:
-        self.names: dict[str, str] = {}
-        self.values: dict[str, Any] = {}
-
-    def name(self, attribute: str) -> str:
-        placeholder = f"#n{len(self.names)}"
-        self.names[placeholder] = attribute
-        return placeholder
-
-    def value(self, value: Any) -> str:
-        placeholder = f":v{len(self.values)}"
-        self.values[placeholder] = _serializer.serialize(_to_dynamo(value))
-        return placeholder
-
-    def condition(self, expect: Expect, key: str) -> str:
-        parts = []
-        if expect.exists is not None:
-            function = "attribute_exists" if expect.exists else "attribute_not_exists"
-            parts.append(f"{function}({self.name(key)})")
-        parts += [f"{self.name(a)} = {self.value(v)}" for a, v in expect.equal.items()]
-        parts += [f"{self.name(a)} IN ({', '.join(self.value(v) for v in vs)})"
-                  for a, vs in expect.one_of.items()]
-        parts += [f"{self.name(a)} < {self.value(v)}" for a, v in expect.below.items()]
-        parts += [f"{self.name(a)} > {self.value(v)}" for a, v in expect.above.items()]
-        parts += [f"attribute_not_exists({self.name(a)})" for a in expect.missing]
-        if expect.any_of:
-            parts.append("(" + " OR ".join(f"({self.condition(e, key)})" for e in expect.any_of) + ")")
-        return " AND ".join(parts)
-
-    def update(self, change: Change) -> str:
-        sets = [f"{self.name(a)} = {self.value(v)}" for a, v in change.put.items() if v is not None]
-        sets += [f"{(n := self.name(a))} = if_not_exists({n}, {self.value(0)}) + {self.value(v)}"
-                 for a, v in change.add.items()]
-        sets += [f"{(n := self.name(a))} = list_append(if_not_exists({n}, {self.value([])}), "
-                 f"{self.value(list(v))})" for a, v in change.append.items()]
-        removes = [self.name(a) for a in (*change.remove, *(a for a, v in change.put.items() if v is None))]
-        return " ".join(part for part in (("SET " + ", ".join(sets)) if sets else "",
-                                          ("REMOVE " + ", ".join(removes)) if removes else "") if part)
-
-    @staticmethod
-    def add_name(request: dict[str, Any], attribute: str) -> str:
-        """A placeholder for ``attribute`` added to a request that is already built."""
-        names = request.setdefault("ExpressionAttributeNames", {})
-        placeholder = f"#p{len(names)}"
-        names[placeholder] = attribute
-        return placeholder
-
-    def request(self) -> dict[str, Any]:
-        return {**({"ExpressionAttributeNames": self.names} if self.names else {}),
-                **({"ExpressionAttributeValues": self.values} if self.values else {})}
+def _needs_item(expect: Expect) -> bool:
+    """Whether only an existing item can meet ``expect`` (a comparison with a missing attribute is false)."""
+    return bool(expect.exists or expect.equal or expect.one_of or expect.below or expect.above) or \
+        (bool(expect.any_of) and all(_needs_item(e) for e in expect.any_of))
 
 
 def _old_on_failure(request: dict[str, Any]) -> dict[str, Any]:
@@ -132,14 +48,15 @@ class DynamoStore:
     def _key_text(self, table: str, key: Record) -> str:
         return "|".join(str(key[name]) for name, _ in self._table(table).key)
 
-    def _derived(self, table: str, key: Record, values: Record) -> Record:
-        """The sharded index attributes an item's ``values`` imply (a constant one, from its key alone, is
-        set by every write: an update may be what creates the item)."""
+    def _derived(self, table: str, key: Record, values: Record, existing: bool = False) -> Record:
+        """The sharded index attributes an item's ``values`` imply. A constant one, from its key alone, is
+        set by every write that may create the item (a put, an update without a condition that needs the
+        item): a write to an ``existing`` item keeps the one it was created with."""
         out = {}
         for index in self._table(table).indexes.values():
             if index.of is not None and values.get(index.of) is not None:
                 out[index.partition] = index.shard(str(values[index.of]), self._key_text(table, key))
-            elif index.constant is not None:
+            elif index.constant is not None and not existing:
                 out[index.partition] = index.shard(index.constant, self._key_text(table, key))
         return out
 
@@ -183,9 +100,9 @@ class DynamoStore:
         return ConditionFailed(text, self._public(table, decode(item)) if item else None)
 
     def _update_request(self, table: str, key: Record, change: Change, expect: Expect) -> dict[str, Any]:
-        derived = self._derived(table, key, {**change.put})
+        derived = self._derived(table, key, {**change.put}, existing=_needs_item(expect))
         change = Change({**change.put, **derived}, change.add, change.append, change.remove)
-        expression = _Expression()
+        expression = Expression()
         update = expression.update(change)
         condition = expression.condition(expect, self._table(table).key[0][0])
         return {"TableName": resource_name(table), "Key": encode(key), "UpdateExpression": update,
@@ -194,7 +111,7 @@ class DynamoStore:
     def _put_request(self, write: Write) -> dict[str, Any]:
         assert write.record is not None
         record = {**write.record, **self._derived(write.table, write.key, write.record)}
-        expression = _Expression()
+        expression = Expression()
         condition = expression.condition(write.expect, self._table(write.table).key[0][0])
         return {"TableName": resource_name(write.table), "Item": encode(record),
                 **({"ConditionExpression": condition} if condition else {}), **expression.request()}
@@ -245,7 +162,7 @@ class DynamoStore:
         counts: dict[str, int] = {}
         for partition in index.partitions(query.value) if index else [query.value]:
             request = self._query_request(query, index, partition)
-            request["ProjectionExpression"] = _Expression.add_name(request, by)
+            request["ProjectionExpression"] = Expression.add_name(request, by)
             while True:
                 answer = aws.client("dynamodb").query(**request)
                 for item in answer.get("Items", []):
@@ -258,7 +175,7 @@ class DynamoStore:
         return counts
 
     def delete(self, table: str, key: Record, expect: Expect | None = None) -> None:
-        expression = _Expression()
+        expression = Expression()
         condition = expression.condition(expect or Expect(), self._table(table).key[0][0])
         try:
             aws.client("dynamodb").delete_item(TableName=resource_name(table), Key=encode(key),
@@ -298,7 +215,7 @@ class DynamoStore:
 
 
     def _query_request(self, query: Query, index: resources.Index | None, partition: str) -> dict[str, Any]:
-        expression = _Expression()
+        expression = Expression()
         table = self._table(query.table)
         keys = index.keys if index else table.key
         condition = f"{expression.name(keys[0][0])} = {expression.value(partition)}" + \
@@ -314,7 +231,7 @@ class DynamoStore:
         return request
 
     @staticmethod
-    def _sort_condition(query: Query, expression: _Expression, keys: tuple[tuple[str, str], ...]) -> str:
+    def _sort_condition(query: Query, expression: Expression, keys: tuple[tuple[str, str], ...]) -> str:
         """DynamoDB takes one condition on the sort key: a window (after, until] is a BETWEEN whose lower
         bound ``_fetch`` drops again."""
         bounds = {name: getattr(query, name) for name in ("after", "until", "before", "prefix")
