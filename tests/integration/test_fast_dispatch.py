@@ -135,3 +135,35 @@ def test_the_http_answers_are_moto_s_own(stock_moto: str, aws_endpoint: str) -> 
 
     direct = endpoints(aws_endpoint)
     assert scenario(lambda service: direct[service]) == scenario(lambda service: stock_moto)
+
+
+NO_HOST: dict[str, str | None] = {"HTTP_HOST": None}  # a request without one: the server's name and port
+
+
+@pytest.mark.parametrize(("base", "extra"), [  # each pair differs in one part of the URL
+    ({}, {"HTTP_HOST": "localhost.localstack.cloud:4566"}),
+    ({}, {"HTTP_HOST": "127.0.0.1:80"}),  # the scheme's default port, which werkzeug drops
+    (NO_HOST, {**NO_HOST, "SERVER_NAME": "localhost"}),
+    (NO_HOST, {**NO_HOST, "SERVER_PORT": "4567"}),
+    ({}, {"RAW_URI": "/a%2Fb"}),
+    ({}, {"PATH_INFO": "/\xc3\xbc"}),  # as a WSGI server gives a UTF-8 path: decoded to an IRI
+    ({}, {"QUERY_STRING": "x=1"}),
+    ({}, {"SCRIPT_NAME": "/root"}),
+    ({}, {"wsgi.url_scheme": "https"}),
+])
+def test_the_url_each_call_is_given_is_moto_s_own_however_often_it_is_remembered(
+        base: dict[str, str | None], extra: dict[str, str | None]) -> None:
+    from moto.moto_server.werkzeug_app import BackendRequest
+
+    def env(changes: dict[str, str | None]) -> dict[str, Any]:
+        return {k: v for k, v in environ(**changes).items() if v is not None}  # type: ignore[arg-type]
+
+    recorder = Recorder()
+    direct = Direct(recorder.app, {"DynamoDB_20120810": recorder.handler}, Gate())
+    expected, plain = BackendRequest(env(extra)).raw_url, BackendRequest(env(base)).raw_url
+    assert expected != plain
+    for _ in range(2):  # worked out, then remembered
+        call(direct, env(extra))
+    call(direct, env(base))  # another URL between: each keeps its own
+    call(direct, env(extra))
+    assert [url for _, url, _ in recorder.handled] == [expected, expected, plain, expected]
