@@ -8,13 +8,15 @@ a fifth of the emulator's CPU per call. ``Direct`` calls that handler as moto's 
 status, headers (flask-cors's ``Access-Control-Allow-Origin: *`` included) and body. Every other request
 (another service, SQS's query protocol, a browser's CORS request) goes to moto's app unchanged.
 
-The request's URL is remembered by the parts of the environ it is made of: werkzeug works it out anew
-for each request (host, IRI decoding), a tenth of the DynamoDB process's CPU per call, and an SDK's
-calls all share one.
+Two things werkzeug works out anew for each request are settled here, each a tenth of the DynamoDB
+process's CPU per call: the request's URL, remembered by the parts of the environ it is made of (an
+SDK's calls all share one), and a JSON body, read as werkzeug reads a body that is not a form but
+without its stream wrappers and form machinery.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -54,6 +56,7 @@ class Direct:
         if handler is None or environ.get("REQUEST_METHOD") != "POST" or "HTTP_ORIGIN" in environ:
             return self.app(environ, start_response)
         request = self.request_class(environ)
+        _read_json_body(request, environ)
         self.recorder._record_request(request)
         with passing(op or None, "POST", self.gate):
             try:
@@ -74,3 +77,15 @@ class Direct:
             if len(self.urls) < URLS_REMEMBERED:
                 self.urls[parts] = url
         return str(url)
+
+
+def _read_json_body(request: Any, environ: dict[str, Any]) -> None:
+    """A plain (not compressed) JSON body as ``request.data``, with the empty form and files werkzeug gives
+    any body that is not a form; anything else is left to werkzeug."""
+    length = environ.get("CONTENT_LENGTH") or "0"
+    if not (environ.get("CONTENT_TYPE", "").startswith("application/x-amz-json-") and length.isdecimal()
+            and "HTTP_CONTENT_ENCODING" not in environ):
+        return
+    request._cached_data = environ["wsgi.input"].read(int(length))  # what get_data() keeps
+    request.__dict__.update(stream=io.BytesIO(), form=request.parameter_storage_class(),  # the stream: read
+                            files=request.parameter_storage_class())

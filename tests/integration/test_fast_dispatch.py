@@ -3,6 +3,7 @@ the gate, and answer as moto's Flask app does; everything else still goes to tha
 
 from __future__ import annotations
 
+import gzip
 import io
 import threading
 import time
@@ -167,3 +168,34 @@ def test_the_url_each_call_is_given_is_moto_s_own_however_often_it_is_remembered
     call(direct, env(base))  # another URL between: each keeps its own
     call(direct, env(extra))
     assert [url for _, url, _ in recorder.handled] == [expected, expected, plain, expected]
+
+
+@pytest.mark.parametrize("extra", [
+    {},  # the SDKs' JSON: read here
+    {"CONTENT_TYPE": "application/x-amz-json-1.1"},
+    {"HTTP_CONTENT_ENCODING": "gzip"},  # moto decompresses it from the stream: left to werkzeug
+    {"CONTENT_TYPE": "application/x-www-form-urlencoded"},  # a form: left to werkzeug
+    {"CONTENT_LENGTH": ""},
+])
+def test_a_handler_sees_the_body_and_form_werkzeug_would_give_it(extra: dict[str, str]) -> None:
+    from moto.core.responses import BaseResponse
+    from moto.moto_server.werkzeug_app import BackendRequest
+
+    body = b'{"TableName": "t", "a": "b=c"}' if extra.get("CONTENT_LENGTH") != "" else b""
+    body = gzip.compress(body) if "HTTP_CONTENT_ENCODING" in extra else body
+
+    def env() -> dict[str, Any]:
+        return environ(**{"CONTENT_LENGTH": str(len(body)), **extra}) | {"wsgi.input": io.BytesIO(body + b"extra")}
+
+    def view(request: Any) -> tuple[Any, ...]:  # as moto's handler reads it
+        BaseResponse().decompress_request_body(request)
+        return request.data, request.get_data(), dict(request.form), dict(request.files), request.stream.read()
+
+    seen: list[tuple[Any, ...]] = []
+
+    def handler(request: Any, url: str, headers: dict[str, str]) -> Any:
+        seen.append(view(request))
+        return 200, {}, "{}"
+
+    call(Direct(Recorder().app, {"DynamoDB_20120810": handler}, Gate()), env())
+    assert seen == [view(BackendRequest(env()))]
