@@ -11,7 +11,6 @@ moto raises its own error.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 _REMEMBERED = 512  # distinct shapes (fila uses a few dozen)
@@ -58,12 +57,10 @@ def apply() -> None:
         if isinstance(node, AttributeValue) and isinstance(node.value, _StandIn):
             new = AttributeValue(values[node.value.placeholder])
         elif isinstance(node, (Op, Func)):  # the nodes above the values (paths are only read)
-            new = copy.copy(node)
-            for name, child in list(vars(new).items()):
-                if isinstance(child, (list, tuple)):
-                    setattr(new, name, type(child)(with_values(c, values, memo) for c in child))
-                else:
-                    setattr(new, name, with_values(child, values, memo))
+            new = object.__new__(type(node))  # a shallow copy: plain classes, copy.copy's protocol is slower
+            new.__dict__.update({name: type(child)(with_values(c, values, memo) for c in child)
+                                 if isinstance(child, (list, tuple)) else with_values(child, values, memo)
+                                 for name, child in vars(node).items()})
         else:
             return node
         memo[id(node)] = new
