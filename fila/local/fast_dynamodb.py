@@ -276,7 +276,7 @@ def _put_back(backend: Any, table: str, key: dict[str, Any], item: Any) -> None:
 _PLAIN = {"S": str, "N": str, "BOOL": bool, "NULL": bool}
 
 
-def _plain(value: Any) -> bool:
+def plain(value: Any) -> bool:
     """An attribute value already in DynamoDB's JSON (nothing binary, which goes out base64-encoded)."""
     if not isinstance(value, dict) or len(value) != 1:
         return False
@@ -286,9 +286,9 @@ def _plain(value: Any) -> bool:
     if kind in ("SS", "NS"):
         return isinstance(inner, list) and all(isinstance(v, str) for v in inner)
     if kind == "L":
-        return isinstance(inner, list) and all(_plain(v) for v in inner)
+        return isinstance(inner, list) and all(plain(v) for v in inner)
     if kind == "M":
-        return isinstance(inner, dict) and all(_plain(v) for v in inner.values())
+        return isinstance(inner, dict) and all(plain(v) for v in inner.values())
     return False
 
 
@@ -301,7 +301,7 @@ def _serialize_items_as_they_are() -> None:
     stock = BaseJSONSerializer._serialize_type_structure
 
     def structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
-        if key and shape.name == "AttributeValue" and _plain(value):
+        if key and shape.name == "AttributeValue" and plain(value):
             self._default_serialize(serialized, value, shape, key)
         else:
             stock(self, serialized, value, shape, key)
