@@ -8,8 +8,8 @@ a fifth of the emulator's CPU per call. ``Direct`` calls that handler as moto's 
 status, headers (flask-cors's ``Access-Control-Allow-Origin: *`` included) and body. Every other request
 (another service, SQS's query protocol, a browser's CORS request) goes to moto's app unchanged.
 
-Two things werkzeug works out anew for each request are settled here, each a tenth of the DynamoDB
-process's CPU per call: the request's URL, remembered by the parts of the environ it is made of (an
+Two things werkzeug works out anew for each request are settled here, each about 5 % of an emulator
+call's CPU (bench.paired): the request's URL, remembered by the parts of the environ it is made of (an
 SDK's calls all share one), and a JSON body, read as werkzeug reads a body that is not a form but
 without its stream wrappers and form machinery.
 """
