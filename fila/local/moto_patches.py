@@ -12,7 +12,7 @@ import json
 import time
 from typing import Any
 
-from fila.local import fast_conditions, fast_dynamodb, fast_results, fast_sqs, fast_updates
+from fila.local import fast_conditions, fast_dynamodb, fast_requests, fast_results, fast_sqs, fast_updates
 
 
 def apply() -> None:
@@ -52,6 +52,7 @@ def apply() -> None:
     fast_dynamodb.apply()
     fast_updates.apply()  # last: it wraps the validator fast_dynamodb lightens, for what it cannot plan
     fast_results.apply()
+    fast_requests.apply()
 
 
 def _layer_version_by_arn() -> None:
