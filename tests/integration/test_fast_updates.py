@@ -142,3 +142,31 @@ def test_an_update_past_the_size_limit_is_refused_after_it_was_planned(twin: Cal
         case(set_first, 3_000, 1, gone=3_000)  # removed last: too late
         return out
     twin(scenario)
+
+
+def test_a_tree_s_clauses_are_moto_s_each_time_and_only_whole_trees_are_kept() -> None:
+    from moto.dynamodb.parsing.ast_nodes import ExpressionAttributeName, ExpressionAttributeValue, Node
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    from fila.local import fast_updates
+
+    stock = Node.find_clauses
+    expression = "SET #a = :a, #b = if_not_exists(#b, :z) + :one REMOVE #c"
+    trees = [UpdateExpressionParser.make(expression) for _ in range(2)]  # two objects, one expression
+    expected = [[[str(c) for c in stock(t, [kind])] for kind in (ExpressionAttributeName, ExpressionAttributeValue)]
+                for t in trees]
+    walks: list[Any] = []
+    Node.find_clauses = lambda self, kinds: walks.append(self) or stock(self, kinds)  # type: ignore
+    kept = fast_updates._remember_clauses()
+    try:
+        for _ in range(3):
+            got = [[[str(c) for c in t.find_clauses([kind])]
+                    for kind in (ExpressionAttributeName, ExpressionAttributeValue)] for t in trees]
+            assert got == expected
+        roots = [w for w in walks if any(w is t for t in trees)]
+        assert len(roots) == 4  # each tree walked once per kind of clause, then kept
+        assert len(walks) > 4  # its children were walked within those walks, not kept on their own
+        assert len(kept) == 4
+        assert trees[0].find_clauses([ExpressionAttributeName]) is not trees[0].find_clauses([ExpressionAttributeName])
+    finally:
+        Node.find_clauses = stock
