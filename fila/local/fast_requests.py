@@ -49,12 +49,13 @@ def apply() -> None:
 
 def shape(value: Any) -> Any:
     """What a parse can depend on: each dict's keys with their values' shapes, a list's distinct element
-    shapes, a leaf's type."""
+    shapes, a leaf's type (in the order the request has them: an SDK writes one request's members in one
+    order, and another order is only another shape to judge)."""
     if isinstance(value, dict):
-        return ("{", tuple(sorted((k, shape(v)) for k, v in value.items())))
+        return ("{", tuple((k, shape(v)) for k, v in value.items()))
     if isinstance(value, list):
-        return ("[", tuple(sorted({shape(v) for v in value}, key=repr)))
-    return type(value).__name__
+        return ("[", tuple(dict.fromkeys(shape(v) for v in value)))
+    return type(value)
 
 
 def identical(a: Any, b: Any) -> bool:
