@@ -22,6 +22,7 @@ import uuid
 from typing import Any
 
 from bench.chaos import cpu_seconds
+from bench.throughput import floor_writes
 from fila.local.running import descendants
 
 
@@ -81,11 +82,7 @@ def _floor(ddb: Any, table: str, jobs: int, pids: list[int]) -> tuple[float, flo
                      KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
     before, client = _cpu_seconds(pids), time.process_time()
     for n in range(jobs):
-        key = {"id": {"S": f"f{n}"}}
-        ddb.update_item(TableName=table, Key=key, UpdateExpression="SET s = :a",
-                        ConditionExpression="attribute_not_exists(s)", ExpressionAttributeValues={":a": {"S": "a"}})
-        ddb.update_item(TableName=table, Key=key, UpdateExpression="SET s = :c", ConditionExpression="s = :a",
-                        ExpressionAttributeValues={":a": {"S": "a"}, ":c": {"S": "c"}})
+        floor_writes(ddb, table, f"f{n}")
     cpu, client = _cpu_seconds(pids) - before, time.process_time() - client
     return round(1000 * cpu / jobs, 2), round(1000 * client / jobs, 2)
 

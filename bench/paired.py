@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.chaos import cpu_seconds
+from bench.throughput import floor_writes
 from fila import ROOT
 from fila.local.emulator import endpoints, free_port, wait_listening
 from fila.local.running import descendants
@@ -46,7 +47,6 @@ def _emulator(tree: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 def _clients(url: str) -> tuple[Any, Any, str]:
     """This stage provisioned on the emulator at ``url``: its DynamoDB and SQS clients, and a queue."""
-
     from chalicelib import aws
     from fila.local.provision import provision, use_stage
 
@@ -99,14 +99,6 @@ def _fila_job(ddb: Any, writes: list[tuple[str, dict[str, Any]]], job_id: str) -
             ddb.update_item(**params)
 
 
-def _floor_job(ddb: Any, n: int) -> None:
-    key = {"id": {"S": f"f{n}"}}
-    ddb.update_item(TableName=FLOOR, Key=key, UpdateExpression="SET s = :a",
-                    ConditionExpression="attribute_not_exists(s)", ExpressionAttributeValues={":a": {"S": "a"}})
-    ddb.update_item(TableName=FLOOR, Key=key, UpdateExpression="SET s = :c", ConditionExpression="s = :a",
-                    ExpressionAttributeValues={":a": {"S": "a"}, ":c": {"S": "c"}})
-
-
 def _sqs_round(sqs: Any, queue: str) -> None:
     sqs.send_message_batch(QueueUrl=queue, Entries=[{"Id": str(i), "MessageBody": json.dumps({"i": i})}
                                                     for i in range(10)])
@@ -126,7 +118,7 @@ def run(base: Path, jobs: int, rounds: int) -> dict[str, Any]:
         writes = _fila_writes()  # against the last emulator provisioned; its items are replayed on both
         pids = {side: [proc.pid, *descendants(proc.pid)] for side, (proc, _) in started.items()}
         kinds = {"fila": lambda s, n: _fila_job(sides[s][0], writes, f"paired-{n}"),
-                 "floor": lambda s, n: _floor_job(sides[s][0], n),
+                 "floor": lambda s, n: floor_writes(sides[s][0], FLOOR, f"f{n}"),
                  "sqs": lambda s, n: _sqs_round(sides[s][1], sides[s][2]) if n % 10 == 0 else None}
         spent: dict[str, dict[str, list[float]]] = {side: {kind: [] for kind in kinds} for side in trees}
         n = 0

@@ -102,6 +102,15 @@ def peer(n: int, work_seconds: float, calls: Calls) -> dict[str, Any]:
     return result
 
 
+def floor_writes(ddb: Any, table: str, item_id: str) -> None:
+    """The floor's two writes for one job: a conditional claim, then a conditional completion."""
+    key = {"id": {"S": item_id}}
+    ddb.update_item(TableName=table, Key=key, UpdateExpression="SET s = :a",
+                    ConditionExpression="attribute_not_exists(s)", ExpressionAttributeValues={":a": {"S": "a"}})
+    ddb.update_item(TableName=table, Key=key, UpdateExpression="SET s = :c", ConditionExpression="s = :a",
+                    ExpressionAttributeValues={":a": {"S": "a"}, ":c": {"S": "c"}})
+
+
 def floor(n: int, calls: Calls) -> dict[str, Any]:
     """Claim and complete with one conditional UpdateItem each, the mapping's batch receive and delete."""
     import boto3
@@ -121,11 +130,7 @@ def floor(n: int, calls: Calls) -> dict[str, Any]:
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         for record in event["Records"]:
-            key = {"id": {"S": record["body"]}}
-            writer.update_item(TableName=table, Key=key, UpdateExpression="SET s = :a",
-                               ConditionExpression="attribute_not_exists(s)", ExpressionAttributeValues={":a": {"S": "a"}})
-            writer.update_item(TableName=table, Key=key, UpdateExpression="SET s = :c",
-                               ConditionExpression="s = :a", ExpressionAttributeValues={":a": {"S": "a"}, ":c": {"S": "c"}})
+            floor_writes(writer, table, record["body"])
             done[record["body"]] += 1
         if len(done) >= n:
             finished.set()

@@ -63,16 +63,18 @@ class Expression:
     four times)."""
 
     def __init__(self) -> None:
-        self.names: dict[str, str] = {}
         self.values: dict[str, Any] = {}
         self._named: dict[str, str] = {}
         self._valued: dict[tuple[type, Any], str] = {}
 
+    @property
+    def names(self) -> dict[str, str]:
+        return {placeholder: attribute for attribute, placeholder in self._named.items()}
+
     def name(self, attribute: str) -> str:
         placeholder = self._named.get(attribute)
         if placeholder is None:
-            placeholder = self._named[attribute] = f"#n{len(self.names)}"
-            self.names[placeholder] = attribute
+            placeholder = self._named[attribute] = f"#n{len(self._named)}"
         return placeholder
 
     def value(self, value: Any) -> str:
@@ -119,5 +121,5 @@ class Expression:
         return placeholder
 
     def request(self) -> dict[str, Any]:
-        return {**({"ExpressionAttributeNames": self.names} if self.names else {}),
+        return {**({"ExpressionAttributeNames": self.names} if self._named else {}),
                 **({"ExpressionAttributeValues": self.values} if self.values else {})}

@@ -41,7 +41,7 @@ def apply() -> None:
             return None
         stock(self, request)
         if same is None and len(verdicts) < _REMEMBERED:
-            verdicts[key] = identical(self.params, json.loads(request.data) if request.data else {})
+            verdicts[key] = identical(self.params, plain)  # the parser read its own copy
         return None
 
     BaseResponse.parse_parameters = parse_parameters
