@@ -21,8 +21,10 @@ def test_chaos_soak_loses_nothing_and_repeats_no_effect() -> None:
     assert sum("unreachable" in what for _, what in result["timeline"]) == 1
     assert before["not_queued_at_ack"] > 0 and before["swept_not_queued"] > 0
     assert before["crm_replays_absorbed"] > 0  # a timeout's retry, answered by its Idempotency-Key
-    # the rejected contacts failed into the DLQs, and one redrive completed them after the fake recovered
-    assert before["dlq_messages"] > 0 and before["event_statuses"]["failed"] == before["dlq_messages"]
+    # the rejected contacts failed into the DLQs, and one redrive completed them after the fake recovered;
+    # a worker killed between a DLQ send and the job's failed record sends it twice (check() allows only that)
+    assert before["dlq_messages"] > 0
+    assert before["event_statuses"]["failed"] == before["dlq_messages"] - before["dlq_repeats_explained_by_kills"]
     assert sum(result["redriven"].values()) == before["dlq_messages"]
     assert after["dlq_messages"] == 0 and "failed" not in after["event_statuses"]
     assert after["accepted"] == after["events_final"] == 200 and after["lost"] == 0
