@@ -21,13 +21,8 @@ import time
 import uuid
 from typing import Any
 
-from bench.chaos import cpu_seconds
+from bench.jobs import CpuReader, cpu_per_job, cpu_reader
 from bench.throughput import floor_writes
-from fila.local.running import descendants
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    return sum(cpu_seconds(pid) for pid in pids)
 
 
 def run(jobs: int) -> dict[str, Any]:
@@ -55,36 +50,34 @@ def run(jobs: int) -> dict[str, Any]:
         made = [system.new_job("noop", {"i": i}, job_id=f"cpu-{uuid.uuid4().hex}") for i in range(jobs)]
         for start in range(0, jobs, 25):
             system.jobs.create_all(made[start:start + 25])
-        pids = [proc.pid, *descendants(proc.pid)]
-        before, started, client = _cpu_seconds(pids), time.perf_counter(), time.process_time()
+        cpu = cpu_reader(proc.pid)
+        before, started = cpu(), time.perf_counter()
         for job in made:
             now = time.time()
             claimed = system.jobs.claim(job.job_id, now + 40, now)
             assert claimed is not None
             assert system.jobs.settle(claimed, JobStatus.COMPLETED, result={"ok": True}, keep=3600, now=time.time())
-        cpu, wall = _cpu_seconds(pids) - before, time.perf_counter() - started
-        client = time.process_time() - client
-        floor, floor_client = _floor(boto3.client("dynamodb"), resource_name("floor-jobs"), jobs, pids)
-        return {"start_items": start_items, "jobs": jobs, "emulator_cpu_ms_per_job": round(1000 * cpu / jobs, 2),
-                "client_cpu_ms_per_job": round(1000 * client / jobs, 2),
-                "wall_ms_per_job": round(1000 * wall / jobs, 2), "floor_cpu_ms_per_job": floor,
-                "floor_client_cpu_ms_per_job": floor_client}
+        wall, fila = time.perf_counter() - started, cpu_per_job(before, cpu(), jobs)
+        floor = _floor(boto3.client("dynamodb"), resource_name("floor-jobs"), jobs, cpu)
+        return {"start_items": start_items, "jobs": jobs, "emulator_cpu_ms_per_job": fila["emulator"],
+                "client_cpu_ms_per_job": fila["consumer"],
+                "wall_ms_per_job": round(1000 * wall / jobs, 2), "floor_cpu_ms_per_job": floor["emulator"],
+                "floor_client_cpu_ms_per_job": floor["consumer"]}
     finally:
         proc.terminate()
         proc.wait(10)
 
 
-def _floor(ddb: Any, table: str, jobs: int, pids: list[int]) -> tuple[float, float]:
+def _floor(ddb: Any, table: str, jobs: int, cpu: CpuReader) -> dict[str, float]:
     """The exactly-once floor's two writes per job (bench.throughput's): claim and complete, each one
     conditional UpdateItem on a one-attribute item; emulator and client CPU ms per job, same emulator."""
     ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
                      AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
                      KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
-    before, client = _cpu_seconds(pids), time.process_time()
+    before = cpu()
     for n in range(jobs):
         floor_writes(ddb, table, f"f{n}")
-    cpu, client = _cpu_seconds(pids) - before, time.process_time() - client
-    return round(1000 * cpu / jobs, 2), round(1000 * client / jobs, 2)
+    return cpu_per_job(before, cpu(), jobs)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +39,25 @@ from fila.local.emulator import aws_env, free_port, start_moto  # noqa: E402
 PRICES = {"sqs_request": 0.40e-6, "ddb_wru": 0.625e-6, "ddb_rru": 0.125e-6,
           "lambda_request": 0.20e-6, "lambda_gb_s": 0.0000166667}
 DDB_WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
+CpuReader = Callable[[], dict[str, float]]  # CPU seconds so far, by role ("consumer", "emulator")
+
+
+def cpu_reader(emulator_pid: int) -> CpuReader:
+    """This process's CPU (a drain's consumers run in it) and the emulator's processes' CPU, from /proc:
+    on two cores a drain is bound by their sum, and a rate alone cannot say which side grew."""
+    from bench.chaos import cpu_seconds
+    from fila.local.running import descendants
+
+    def read() -> dict[str, float]:
+        pids = [emulator_pid, *descendants(emulator_pid)]
+        return {"consumer": time.process_time(), "emulator": sum(cpu_seconds(pid) for pid in pids)}
+
+    return read
+
+
+def cpu_per_job(before: dict[str, float], after: dict[str, float], jobs: int) -> dict[str, float]:
+    """Milliseconds of CPU per job, by role, between two readings."""
+    return {role: round(1e3 * (after[role] - before[role]) / jobs, 2) for role in after}
 
 
 class Calls:
@@ -61,8 +81,8 @@ class Calls:
         return taken
 
 
-def run_scenario(name: str, jobs_n: int, calls: Any, sleep_s: float = 0.0, fail_once: bool = False
-                 ) -> dict[str, Any]:
+def run_scenario(name: str, jobs_n: int, calls: Any, sleep_s: float = 0.0, fail_once: bool = False,
+                 cpu: CpuReader | None = None) -> dict[str, Any]:
     import app as fila
     from chalicelib import queues, runtime
     from chalicelib.backoff import fixed
@@ -102,10 +122,11 @@ def run_scenario(name: str, jobs_n: int, calls: Any, sleep_s: float = 0.0, fail_
                             batch_size=lane.batch_size, batching_window=0, concurrency=lane.concurrency,
                             wait_seconds=1, timeout_seconds=30)
     calls.watch(source.sqs)
-    started = time.perf_counter()
+    cpu_before, started = cpu() if cpu else {}, time.perf_counter()
     source.start()
     finished = done.wait(600)
     drain_s = time.perf_counter() - started
+    cpu_after = cpu() if cpu else {}
     source.stop()
     drain_calls = calls.take()
     assert finished, f"{name}: only {len(completed)} of {jobs_n} completed"
@@ -114,7 +135,8 @@ def run_scenario(name: str, jobs_n: int, calls: Any, sleep_s: float = 0.0, fail_
     return {"scenario": name, "jobs": jobs_n, "handler_sleep_ms": sleep_s * 1000, "fail_once": fail_once,
             "enqueue_per_s": round(jobs_n / enqueue_s, 1), "drain_s": round(drain_s, 2),
             "jobs_per_s": round(jobs_n / drain_s, 1), "calls_per_job": per_job,
-            "consumer": {"batch_size": lane.batch_size, "concurrency": lane.concurrency}}
+            "consumer": {"batch_size": lane.batch_size, "concurrency": lane.concurrency},
+            **({"cpu_ms_per_job": cpu_per_job(cpu_before, cpu_after, jobs_n)} if cpu else {})}
 
 
 def cost_per_million(per_job: dict[str, float], invocations_per_job: float, ms_per_invocation: float,

@@ -14,6 +14,7 @@ default lane's settings (batches of 10, 4 at once) through the local event sourc
   fresh `fila up`, until its queues drain (bench.emulator.burst).
 ``--rounds N`` runs the job scenarios N times, interleaved, and reports each round's ratios and their
 median: on this shared machine a rate moves by tens of percent within minutes, a same-round ratio less.
+Each drain also reports its CPU per job: this process's (the consumers run in it) and the emulator's.
 Prints JSON; results also go to bench/results/throughput-<time>.json.
 """
 
@@ -30,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.calls import Calls, JobCalls
-from bench.jobs import bull_jobs, run_scenario
+from bench.jobs import CpuReader, bull_jobs, cpu_per_job, cpu_reader, run_scenario
 from fila import ROOT
 
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
@@ -44,21 +45,24 @@ def _use(stage: str) -> None:
     provision()
 
 
-def _drain(name: str, handler: Any, url: str, n: int, finished: threading.Event, calls: Calls) -> dict[str, Any]:
+def _drain(name: str, handler: Any, url: str, n: int, finished: threading.Event, calls: Calls, cpu: CpuReader
+           ) -> dict[str, Any]:
     from fila.local.event_sources import SqsEventSource
 
     source = SqsEventSource(name, handler, url, batch_size=BATCH, batching_window=0, concurrency=CONCURRENCY,
                             wait_seconds=1)
     calls.watch(source.sqs)
-    started = time.perf_counter()
+    cpu_before, started = cpu(), time.perf_counter()
     source.start()
     assert finished.wait(900), f"{name} did not finish"
     seconds = time.perf_counter() - started
+    cpu_after = cpu()
     source.stop()
     time.sleep(1)
     counts = calls.take()[0]
     return {"jobs": n, "drain_s": round(seconds, 2), "jobs_per_s": round(n / seconds, 1),
-            "calls_per_job": {k: round(v / n, 3) for k, v in sorted(counts.items())}}
+            "calls_per_job": {k: round(v / n, 3) for k, v in sorted(counts.items())},
+            "cpu_ms_per_job": cpu_per_job(cpu_before, cpu_after, n)}
 
 
 def _table_and_queue(table: str, queue: str) -> tuple[Any, str]:
@@ -72,7 +76,7 @@ def _table_and_queue(table: str, queue: str) -> tuple[Any, str]:
     return sqs, sqs.create_queue(QueueName=queue, Attributes={"VisibilityTimeout": "180"})["QueueUrl"]
 
 
-def peer(n: int, work_seconds: float, calls: Calls) -> dict[str, Any]:
+def peer(n: int, work_seconds: float, calls: Calls, cpu: CpuReader) -> dict[str, Any]:
 
     from chalicelib.settings import resource_name
 
@@ -97,7 +101,7 @@ def peer(n: int, work_seconds: float, calls: Calls) -> dict[str, Any]:
         finished.set()
 
     threading.Thread(target=watch, daemon=True).start()
-    result = _drain("peer", peer_app.app.handler_map["consume"], url, n, finished, calls)
+    result = _drain("peer", peer_app.app.handler_map["consume"], url, n, finished, calls, cpu)
     result["ran_twice"] = n - len(set(peer_app.done)) + len(peer_app.done) - n
     return result
 
@@ -111,7 +115,7 @@ def floor_writes(ddb: Any, table: str, item_id: str) -> None:
                     ExpressionAttributeValues={":a": {"S": "a"}, ":c": {"S": "c"}})
 
 
-def floor(n: int, calls: Calls) -> dict[str, Any]:
+def floor(n: int, calls: Calls, cpu: CpuReader) -> dict[str, Any]:
     """Claim and complete with one conditional UpdateItem each, the mapping's batch receive and delete."""
     import boto3
 
@@ -136,7 +140,7 @@ def floor(n: int, calls: Calls) -> dict[str, Any]:
             finished.set()
         return {"batchItemFailures": []}
 
-    return _drain("floor", handler, url, n, finished, calls)
+    return _drain("floor", handler, url, n, finished, calls, cpu)
 
 
 def main() -> None:
@@ -158,29 +162,33 @@ def main() -> None:
         result["bull"] = bull_jobs(args.jobs)
     url = f"http://127.0.0.1:{free_port()}"
     moto = start_moto(url)
+    assert moto is not None, "something already listens there"
+    cpu = cpu_reader(moto.pid)
     os.environ.update({**aws_env(url), "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1", "FILA_STAGE": "local-throughput"})
     os.environ.update(stage_env())
     calls, rounds = Calls(), []
     try:
         for _ in range(args.rounds):  # interleaved, so that each round's ratios share the machine's mood
-            for name, run in (("floor", lambda: floor(args.jobs, calls)),
-                              ("fila no-op", lambda: run_scenario("noop", args.jobs, _fila_calls(calls))),
-                              ("peer no-op", lambda: peer(args.jobs, 0.0, calls)),
+            for name, run in (("floor", lambda: floor(args.jobs, calls, cpu)),
+                              ("fila no-op", lambda: run_scenario("noop", args.jobs, _fila_calls(calls), cpu=cpu)),
+                              ("peer no-op", lambda: peer(args.jobs, 0.0, calls, cpu)),
                               ("fila 20 ms", lambda: run_scenario("io20", args.jobs, _fila_calls(calls),
-                                                                  sleep_s=0.02)),
-                              ("peer 20 ms", lambda: peer(args.jobs, 0.02, calls))):
+                                                                  sleep_s=0.02, cpu=cpu)),
+                              ("peer 20 ms", lambda: peer(args.jobs, 0.02, calls, cpu))):
                 if args.only and name not in args.only.split(","):
                     continue
                 _use(f"local-{name.replace(' ', '').replace('-', '')}{int(time.time())}")
                 print(f"{name}: starting from an empty stage (depth 0)…", flush=True)
                 result[name] = run()
-                print(f"{name}: {result[name]['jobs_per_s']} jobs/s", flush=True)
+                print(f"{name}: {result[name]['jobs_per_s']} jobs/s, CPU per job (ms) "
+                      f"{result[name]['cpu_ms_per_job']}", flush=True)
             rates = {name: result[name]["jobs_per_s"] for name in SCENARIOS if name in result}
-            rounds.append({"jobs_per_s": rates, "ratios": _ratio_of(rates)})
+            rounds.append({"jobs_per_s": rates, "ratios": _ratio_of(rates),
+                           "cpu_ms_per_job": {name: result[name]["cpu_ms_per_job"]
+                                              for name in SCENARIOS if name in result}})
     finally:
-        if moto is not None:
-            moto.terminate()
+        moto.terminate()
     if not args.only or "payment burst" in args.only.split(","):
         from bench.emulator import burst
 
