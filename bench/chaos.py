@@ -129,6 +129,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds so far of a process and its descendants (the emulator runs a process per service)."""
+    return sum(cpu_seconds(p) for p in [pid, *descendants(pid)])
+
+
 class CpuMeter:
     """CPU seconds of the stack's processes by role, sampled every second from /proc, so that a run
     can say what bounded it. A killed process keeps its last sample (up to a second is lost)."""

@@ -45,12 +45,10 @@ CpuReader = Callable[[], dict[str, float]]  # CPU seconds so far, by role ("cons
 def cpu_reader(emulator_pid: int) -> CpuReader:
     """This process's CPU (a drain's consumers run in it) and the emulator's processes' CPU, from /proc:
     on two cores a drain is bound by their sum, and a rate alone cannot say which side grew."""
-    from bench.chaos import cpu_seconds
-    from fila.local.running import descendants
+    from bench.chaos import tree_cpu_seconds
 
     def read() -> dict[str, float]:
-        pids = [emulator_pid, *descendants(emulator_pid)]
-        return {"consumer": time.process_time(), "emulator": sum(cpu_seconds(pid) for pid in pids)}
+        return {"consumer": time.process_time(), "emulator": tree_cpu_seconds(emulator_pid)}
 
     return read
 

@@ -27,11 +27,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.chaos import cpu_seconds
+from bench.chaos import tree_cpu_seconds
 from bench.throughput import floor_writes
 from fila import ROOT
 from fila.local.emulator import endpoints, free_port, wait_listening
-from fila.local.running import descendants
 
 FLOOR = "paired-floor"
 
@@ -116,7 +115,7 @@ def run(base: Path, jobs: int, rounds: int) -> dict[str, Any]:
     try:
         sides = {side: _clients(url) for side, (_, url) in started.items()}
         writes = _fila_writes()  # against the last emulator provisioned; its items are replayed on both
-        pids = {side: [proc.pid, *descendants(proc.pid)] for side, (proc, _) in started.items()}
+        pids = {side: proc.pid for side, (proc, _) in started.items()}
         kinds = {"fila": lambda s, n: _fila_job(sides[s][0], writes, f"paired-{n}"),
                  "floor": lambda s, n: floor_writes(sides[s][0], FLOOR, f"f{n}"),
                  "sqs": lambda s, n: _sqs_round(sides[s][1], sides[s][2]) if n % 10 == 0 else None}
@@ -124,13 +123,13 @@ def run(base: Path, jobs: int, rounds: int) -> dict[str, Any]:
         n = 0
         for _ in range(rounds):
             for kind, call in kinds.items():
-                before = {side: sum(cpu_seconds(p) for p in pids[side]) for side in trees}
+                before = {side: tree_cpu_seconds(pids[side]) for side in trees}
                 for _ in range(jobs):
                     n += 1
                     for side in (trees if n % 2 else reversed(list(trees))):
                         call(side, n)
                 for side in trees:
-                    after = sum(cpu_seconds(p) for p in pids[side])
+                    after = tree_cpu_seconds(pids[side])
                     spent[side][kind].append(1000 * (after - before[side]) / jobs)
         return {"jobs_per_round": jobs, "rounds": rounds,
                 "emulator_cpu_ms_per_job": {side: {k: round(statistics.median(v), 3) for k, v in by.items()}
