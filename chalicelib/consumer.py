@@ -2,7 +2,8 @@
 
 A batch's records run at once, up to the lane's ``parallel`` (Lambda runs a handler per batch: ten
 100 ms CRM calls take 100 ms, not a second), each keeping its own result. Records of one job or of
-one event run one after the other, never racing each other.
+one event run one after the other, never racing each other. Each invocation has its own pool, as each
+Lambda container has: the local stack runs a lane's concurrent invocations in one process.
 
 A record's wakes (the messages of the jobs it created: a payment event's receipt, say) are held until
 its batch is done and sent together, ten to a call per lane, before any record is reported done; a
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -77,9 +79,16 @@ def _subject(record: dict[str, Any], message: Any) -> str:
         return record["messageId"]
 
 
-@cache
+_invoker = threading.local()  # the pools of the thread that invokes the handler
+
+
 def _pool(lane: str, size: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=max(1, size), thread_name_prefix=f"consume-{lane}")
+    """The invoking thread's pool for the lane: on Lambda, the container's; locally, where an invoker thread
+    stands for a container, that invoker's (its threads end with it: the pool is collected, they exit)."""
+    pools: dict[str, ThreadPoolExecutor] = _invoker.__dict__.setdefault("pools", {})
+    if lane not in pools:
+        pools[lane] = ThreadPoolExecutor(max_workers=max(1, size), thread_name_prefix=f"consume-{lane}")
+    return pools[lane]
 
 
 def handle_batch(system: JobSystem, lane: Lane, records: list[dict[str, Any]], context: Any = None

@@ -35,6 +35,38 @@ def test_records_of_a_batch_run_at_once(system: JobSystem) -> None:
                for r in batch)
 
 
+def test_two_invocations_of_a_lane_at_once_each_run_their_batch_at_once(system: JobSystem) -> None:
+    """As two Lambda containers would: a pool per invocation, not one for the lane (ten threads shared by
+    the local stack's invokers would leave the second batch waiting for the first)."""
+    parallel = lanes()["default"].parallel
+    together = threading.Barrier(2 * parallel, timeout=10)
+    BEHAVIOUR["test-slow"] = lambda job: together.wait()
+    batches = [job_records(system, parallel, "test-slow") for _ in range(2)]
+    answers: list[Any] = []
+    invokers = [threading.Thread(target=lambda b=b: answers.append(handle_batch(system, lanes()["default"], b)))
+                for b in batches]
+    for invoker in invokers:
+        invoker.start()
+    for invoker in invokers:
+        invoker.join()
+    assert answers == [{"batchItemFailures": []}] * 2 and not together.broken
+
+
+def test_an_invoker_s_pool_ends_with_it(system: JobSystem) -> None:
+    BEHAVIOUR["test-slow"] = lambda job: time.sleep(0.01)
+    before = set(threading.enumerate())  # earlier tests' invocations on this thread keep theirs
+    invoker = threading.Thread(target=handle_batch, args=(system, lanes()["default"], job_records(system, 3, "test-slow")))
+    invoker.start()
+    invoker.join()
+    def pool_threads() -> list[str]:
+        return [t.name for t in set(threading.enumerate()) - before if t.name.startswith("consume-default")]
+
+    deadline = time.monotonic() + 5
+    while pool_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert pool_threads() == []
+
+
 def test_records_of_the_same_job_never_race(system: JobSystem) -> None:
     inside, overlaps = threading.Lock(), []
 
