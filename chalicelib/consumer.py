@@ -85,7 +85,9 @@ _invoker = threading.local()  # the pools of the thread that invokes the handler
 def _pool(lane: str, size: int) -> ThreadPoolExecutor:
     """The invoking thread's pool for the lane: on Lambda, the container's; locally, where an invoker thread
     stands for a container, that invoker's (its threads end with it: the pool is collected, they exit)."""
-    pools: dict[str, ThreadPoolExecutor] = _invoker.__dict__.setdefault("pools", {})
+    pools: dict[str, ThreadPoolExecutor] | None = getattr(_invoker, "pools", None)
+    if pools is None:
+        pools = _invoker.pools = {}
     if lane not in pools:
         pools[lane] = ThreadPoolExecutor(max_workers=max(1, size), thread_name_prefix=f"consume-{lane}")
     return pools[lane]

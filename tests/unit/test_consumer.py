@@ -58,6 +58,7 @@ def test_an_invoker_s_pool_ends_with_it(system: JobSystem) -> None:
     invoker = threading.Thread(target=handle_batch, args=(system, lanes()["default"], job_records(system, 3, "test-slow")))
     invoker.start()
     invoker.join()
+
     def pool_threads() -> list[str]:
         return [t.name for t in set(threading.enumerate()) - before if t.name.startswith("consume-default")]
 
