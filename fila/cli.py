@@ -36,8 +36,9 @@ def _workers(args: argparse.Namespace) -> int:
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>`: every thread's stack, to see what waits
     from fila.local import chalice_app
     from fila.local.event_sources import StartAbandoned
-    from fila.local.workers import Workers
+    from fila.local.workers import Workers, yield_cpu
 
+    yield_cpu()
     try:
         workers = Workers(chalice_app.load(), stopping=lambda: stop.requested)
     except StartAbandoned:  # stopped while SQS did not answer: nothing was started

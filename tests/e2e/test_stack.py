@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from fila.local import snapshot
 from fila.local.emulator import listening
 from fila.local.ports import holder
 from fila.local.running import Stack, alive, descendants
+from fila.local.workers import BACKGROUND_NICE
 from tests.e2e.test_ingest_e2e import event_status
 from tests.e2e.test_processing import deliver, payment, received, wait_for
 from tests.signing import stripe_delivery
@@ -30,6 +32,28 @@ def test_health_is_ok_on_the_running_stack(stack: Stack) -> None:
     assert response.status_code == 200 and response.json() == {"status": "ok"}
     out = stack.output()
     assert stack.base in out and f"{stack.base}/admin" in out and "fila-local-admin" in out
+
+
+def _priority(pid: int) -> tuple[int, int | None]:
+    """A process's nice, and its session group's where Linux groups sessions (else None)."""
+    group = Path(f"/proc/{pid}/autogroup")
+    return os.getpriority(os.PRIO_PROCESS, pid), \
+        int(group.read_text().split()[-1]) if group.exists() else None
+
+
+@pytest.mark.xdist_group("stack")
+def test_the_consumers_run_behind_the_api_and_the_emulator(stack: Stack) -> None:
+    assert stack.proc is not None
+    role = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            for pid in descendants(stack.proc.pid)}
+    workers = [pid for pid, command in role.items() if "fila.cli workers" in command]
+    others = [pid for pid, command in role.items() if "serve-api" in command or "moto_server" in command]
+    assert len(workers) == 1 and len(others) >= 2
+    nice, group = _priority(workers[0])
+    for pid in others:
+        other_nice, other_group = _priority(pid)
+        assert nice >= other_nice + BACKGROUND_NICE
+        assert group is None or (other_group is not None and group >= other_group + BACKGROUND_NICE)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
