@@ -320,9 +320,11 @@ def test_the_sweep_finds_stale_received_events_until_each_is_marked_swept(store:
     assert [e.event_id for e in events.stale_received("2026-11-30T10:00:00.000Z", 10)] == ["old"]  # until marked
     events.mark_swept("stripe#old", "2026-11-30T10:00:00.000Z")
     assert events.stale_received("2026-11-30T10:00:00.000Z", 10) == []
-    events.mark_swept("stripe#gone", "2026-11-30T10:00:00.000Z")  # dispatched meanwhile: left as it is
+    events.mark_swept("stripe#gone", "2026-11-30T10:00:00.000Z")  # dispatched meanwhile: the send happened
     gone = store.get("events", {"pk": "stripe#gone"})
-    assert gone is not None and "swept_at" not in gone
+    assert gone is not None and gone["swept_at"] == "2026-11-30T10:00:00.000Z" and gone["status"] == "queued"
+    events.mark_swept("stripe#deleted", "2026-11-30T10:00:00.000Z")  # expired meanwhile: not recreated
+    assert store.get("events", {"pk": "stripe#deleted"}) is None
 
 
 def test_transitions_and_replays(store: Store) -> None:

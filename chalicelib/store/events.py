@@ -108,10 +108,11 @@ class EventRecords:
 
     def mark_swept(self, key: str, at: str) -> None:
         """Note that the sweep has sent this event again, once the send is done (a sweeper that dies
-        before this leaves the event to the next sweep); nothing if it was dispatched meanwhile."""
+        before this leaves the event to the next sweep). Also when it was dispatched meanwhile, most
+        often by that very message: an idle consumer takes it before the mark lands. Never recreates an
+        event that is gone."""
         with contextlib.suppress(ConditionFailed):
-            self.store.update(TABLE, {"pk": key}, Change(put={"swept_at": at}),
-                              Expect(equal={"status": EventStatus.RECEIVED}))
+            self.store.update(TABLE, {"pk": key}, Change(put={"swept_at": at}), Expect(exists=True))
 
     def next_replay(self, key: str) -> int:
         """Count one more replay of a stored event; its number."""
