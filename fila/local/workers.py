@@ -33,10 +33,12 @@ def yield_cpu() -> None:
     answered first and the backlog waits for idle CPU (on AWS the two never share a CPU; locally, at the
     API's priority, the consumers held acks at c=16 to about 100 a second, behind it 180 to 300). Before
     any thread starts, so they all inherit it. Linux shares the CPU between sessions' groups whatever
-    their threads' nice, and each process of the stack has its session: the group's is lowered too."""
+    their threads' nice, so the group's is lowered too when the session is this process's own (as `fila
+    up` starts it), never a terminal's whose other processes would be slowed with it."""
     os.nice(BACKGROUND_NICE)
-    with contextlib.suppress(OSError):
-        Path("/proc/self/autogroup").write_text(str(BACKGROUND_NICE))
+    if os.getsid(0) == os.getpid():
+        with contextlib.suppress(OSError):
+            Path("/proc/self/autogroup").write_text(str(BACKGROUND_NICE))
 
 
 class LaneBusy:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -17,7 +20,7 @@ from chalicelib.settings import resource_name
 from fila.local.emulator import endpoints, free_port, start_moto, status
 from fila.local.provision import provision
 from fila.local.ttl import reap
-from fila.local.workers import tables_to_reap
+from fila.local.workers import BACKGROUND_NICE, tables_to_reap
 from tests.helpers import stop
 
 
@@ -135,3 +138,24 @@ def test_the_local_servers_serve_every_open_connection(aws_endpoint: str) -> Non
     finally:
         server.close()
     assert set(_served_on_each(int(aws_endpoint.rsplit(":", 1)[1]), "/_fila/status")) == {200}
+
+
+def _lowered(new_session: bool) -> tuple[int, str | None]:
+    """A child that calls yield_cpu: its nice, and its session group's line (None without autogroups)."""
+    probe = ("import os; from pathlib import Path; from fila.local.workers import yield_cpu; yield_cpu(); "
+             "g = Path('/proc/self/autogroup'); "
+             "print(os.nice(0)); print(g.read_text().strip() if g.exists() else '')")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         start_new_session=new_session).stdout.splitlines()
+    return int(out[0]), out[1] or None if len(out) > 1 else None
+
+
+def test_the_consumers_lower_their_session_group_only_when_it_is_their_own() -> None:
+    group = Path("/proc/self/autogroup")
+    before = group.read_text().strip() if group.exists() else None
+    own_nice, own_group = _lowered(new_session=True)
+    shared_nice, shared_group = _lowered(new_session=False)
+    assert own_nice >= BACKGROUND_NICE and shared_nice >= BACKGROUND_NICE
+    if before is not None:  # Linux with autogroups: the group's nice is the last word of its line
+        assert own_group is not None and own_group.split()[-1] == str(BACKGROUND_NICE)
+        assert shared_group == before == group.read_text().strip()  # a terminal's (this test's): as it was
