@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import threading
 import time
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
+from chalicelib import consumer
 from chalicelib.consumer import RecordsLeft, handle_batch
 from chalicelib.jobs import Job, JobStatus
 from chalicelib.resources import lanes
@@ -54,18 +57,25 @@ def test_two_invocations_of_a_lane_at_once_each_run_their_batch_at_once(system: 
 
 def test_an_invoker_s_pool_ends_with_it(system: JobSystem) -> None:
     BEHAVIOUR["test-slow"] = lambda job: time.sleep(0.01)
-    before = set(threading.enumerate())  # earlier tests' invocations on this thread keep theirs
-    invoker = threading.Thread(target=handle_batch, args=(system, lanes()["default"], job_records(system, 3, "test-slow")))
+    lane = lanes()["default"]
+    pools: list[weakref.ref[ThreadPoolExecutor]] = []
+    threads: list[threading.Thread] = []
+
+    def invoke() -> None:
+        handle_batch(system, lane, job_records(system, 3, "test-slow"))
+        pool = consumer._pool(lane.name, lane.parallel)  # the one this invocation ran on
+        pools.append(weakref.ref(pool))
+        threads.extend(pool._threads)
+
+    invoker = threading.Thread(target=invoke)
     invoker.start()
     invoker.join()
-
-    def pool_threads() -> list[str]:
-        return [t.name for t in set(threading.enumerate()) - before if t.name.startswith("consume-default")]
-
+    pool = pools[0]
+    assert threads  # the batch ran on the pool
     deadline = time.monotonic() + 5
-    while pool_threads() and time.monotonic() < deadline:
+    while (pool() is not None or any(t.is_alive() for t in threads)) and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert pool_threads() == []
+    assert pool() is None and not any(t.is_alive() for t in threads)
 
 
 def test_records_of_the_same_job_never_race(system: JobSystem) -> None:
