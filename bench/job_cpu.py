@@ -58,7 +58,7 @@ def run(jobs: int) -> dict[str, Any]:
             assert claimed is not None
             assert system.jobs.settle(claimed, JobStatus.COMPLETED, result={"ok": True}, keep=3600, now=time.time())
         wall, fila = time.perf_counter() - started, cpu_per_job(before, cpu(), jobs)
-        floor = _floor(boto3.client("dynamodb"), resource_name("floor-jobs"), jobs, cpu)
+        floor = _floor(boto3.client("dynamodb", config=aws.config("dynamodb")), resource_name("floor-jobs"), jobs, cpu)
         return {"start_items": start_items, "jobs": jobs, "emulator_cpu_ms_per_job": fila["emulator"],
                 "client_cpu_ms_per_job": fila["consumer"],
                 "wall_ms_per_job": round(1000 * wall / jobs, 2), "floor_cpu_ms_per_job": floor["emulator"],

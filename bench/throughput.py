@@ -119,6 +119,7 @@ def floor(n: int, calls: Calls, cpu: CpuReader) -> dict[str, Any]:
     """Claim and complete with one conditional UpdateItem each, the mapping's batch receive and delete."""
     import boto3
 
+    from chalicelib import aws
     from chalicelib.settings import resource_name
 
     table, queue = resource_name("floor-jobs"), resource_name("floor-queue")
@@ -126,7 +127,7 @@ def floor(n: int, calls: Calls, cpu: CpuReader) -> dict[str, Any]:
     for start in range(0, n, BATCH):
         sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"f{i}"}
                                                       for i in range(start, min(n, start + BATCH))])
-    writer = boto3.client("dynamodb")
+    writer = boto3.client("dynamodb", config=aws.config("dynamodb"))  # configured as fila's
     calls.watch(writer)
     calls.take()
     done: Counter[str] = Counter()
