@@ -53,7 +53,7 @@ def test_the_consumers_run_behind_the_api_and_the_emulator(stack: Stack) -> None
     nice, group = _priority(workers[0])
     for pid in others:
         other_nice, other_group = _priority(pid)
-        assert nice >= other_nice + BACKGROUND_NICE
+        assert nice >= min(19, other_nice + BACKGROUND_NICE)  # 19: the lowest priority there is
         assert group is None or other_group is None or group >= other_group + BACKGROUND_NICE
 
 
