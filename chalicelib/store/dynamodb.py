@@ -138,7 +138,7 @@ class DynamoStore:
         table = self._table(query.table)
         index = table.indexes[query.index] if query.index else None
         partitions = index.partitions(query.value) if index else [query.value]
-        state: dict[str, Any] = _decode_cursor(cursor) if cursor else dict.fromkeys(partitions)
+        state = _resume_state(cursor, partitions, table, index) if cursor else dict.fromkeys(partitions)
         sort = index.sort if index else table.key[1][0]
         fetched = {p: list(self._fetch(query, index, p, state[p], limit))
                    for p in partitions if state.get(p) != "done"}
@@ -253,12 +253,25 @@ def _encode_cursor(state: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode()
 
 
-def _decode_cursor(cursor: str) -> dict[str, Any]:
+def _resume_state(cursor: str, partitions: list[str], table: resources.Table,
+                  index: resources.Index | None) -> dict[str, Any]:
+    """Where a cursor left each partition, checked against this query: a forged or stale cursor is a
+    ValueError (the caller's 400), never a request DynamoDB refuses."""
     try:
         state = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except ValueError:
-        raise ValueError("not a cursor fila gave") from None
-    if not isinstance(state, dict):
+        state = None
+    keys = dict(table.key + (index.keys if index else ()))
+    partition = index.partition if index else table.key[0][0]
+    kinds: dict[str, tuple[type, ...]] = {"S": (str,), "N": (int, float)}  # a key's JSON types, exactly
+
+    def resumes(value: Any, p: str) -> bool:
+        return value is None or value == "done" or (
+            isinstance(value, dict) and value.keys() == keys.keys() and value[partition] == p
+            and all(type(v) in kinds.get(keys[n], ()) for n, v in value.items()))
+
+    if not isinstance(state, dict) or state.keys() != set(partitions) or \
+            not all(resumes(v, p) for p, v in state.items()):
         raise ValueError("not a cursor fila gave")
     return state
 

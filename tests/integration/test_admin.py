@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -96,6 +97,30 @@ def test_jobs_page_newest_first_with_cursors(client: Client, system: JobSystem) 
     assert call(client, "GET", "/admin/api/jobs?limit=x")[0] == 400
     assert call(client, "GET", "/admin/api/jobs?cursor=%25%25")[0] == 400
     assert call(client, "GET", "/admin/api/jobs?status=sleeping")[0] == 400
+
+
+def _cursor(state: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(state).encode()).decode()
+
+
+def test_a_forged_cursor_is_refused_with_400_before_any_query(client: Client, system: JobSystem) -> None:
+    """A cursor is the client's to send back: one fila did not give is a 400, never DynamoDB's refusal (500)."""
+    for i in range(24):
+        system.enqueue("admin-test", {"i": i})
+    cursor, state = "", dict[str, Any]()
+    while not any(isinstance(v, dict) for v in state.values()):  # until a page stops inside a shard
+        cursor = call(client, "GET", f"/admin/api/jobs?limit=2&cursor={cursor}")[1]["next_cursor"]
+        state = json.loads(base64.urlsafe_b64decode(cursor))
+    at = next(p for p, v in state.items() if isinstance(v, dict))
+    other = next(p for p in state if p != at)
+    forged: list[Any] = [{p: {"job_id": 5} for p in state}, {p: 7 for p in state}, {p: [1] for p in state},
+              {**state, at: {**state[at], "created_at": {"a": 1}}}, {**state, at: {**state[at], "job_id": 5}},
+              {**state, at: {**state[at], "time_shard": other}}, {**state, at: {**state[at], "extra": "x"}},
+              {**state, "job#99": None}, {p: v for p, v in state.items() if p != other}, [state], "done"]
+    for wrong in forged:
+        answer = call(client, "GET", f"/admin/api/jobs?cursor={_cursor(wrong)}")
+        assert (answer[0], answer[1]["error"]["code"]) == (400, "invalid_payload"), wrong
+    assert call(client, "GET", f"/admin/api/jobs?limit=2&cursor={_cursor(state)}")[0] == 200  # the real one
 
 
 def test_one_job_retry_and_its_409_and_404(client: Client, system: JobSystem) -> None:
