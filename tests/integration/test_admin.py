@@ -113,10 +113,13 @@ def test_a_forged_cursor_is_refused_with_400_before_any_query(client: Client, sy
         state = json.loads(base64.urlsafe_b64decode(cursor))
     at = next(p for p, v in state.items() if isinstance(v, dict))
     other = next(p for p in state if p != at)
-    forged: list[Any] = [{p: {"job_id": 5} for p in state}, {p: 7 for p in state}, {p: [1] for p in state},
-              {**state, at: {**state[at], "created_at": {"a": 1}}}, {**state, at: {**state[at], "job_id": 5}},
-              {**state, at: {**state[at], "time_shard": other}}, {**state, at: {**state[at], "extra": "x"}},
-              {**state, "job#99": None}, {p: v for p, v in state.items() if p != other}, [state], "done"]
+    forged: list[Any] = [
+        {p: {"job_id": 5} for p in state}, {p: 7 for p in state}, {p: [1] for p in state},  # not a key
+        {**state, at: {**state[at], "created_at": {"a": 1}}}, {**state, at: {**state[at], "job_id": 5}},  # types
+        {**state, at: {**state[at], "time_shard": other}},  # another shard's key
+        {**state, at: {**state[at], "extra": "x"}},  # more than the key
+        {**state, "job#99": None}, {p: v for p, v in state.items() if p != other},  # not this query's shards
+        [state], "done"]
     for wrong in forged:
         answer = call(client, "GET", f"/admin/api/jobs?cursor={_cursor(wrong)}")
         assert (answer[0], answer[1]["error"]["code"]) == (400, "invalid_payload"), wrong
