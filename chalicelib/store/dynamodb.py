@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import heapq
 import json
-from collections.abc import Iterator, Sequence
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -37,6 +39,29 @@ def _old_on_failure(request: dict[str, Any]) -> dict[str, Any]:
 
 def _is(err: ClientError, code: str) -> bool:
     return bool(err.response.get("Error", {}).get("Code") == code)
+
+
+CONFLICT_PAUSES = (0.01, 0.04, 0.16)  # seconds: a transaction holds its items for milliseconds
+
+
+def _sent(call: Callable[..., Any], **request: Any) -> Any:
+    """A write, tried again while it meets a transaction in flight on one of its items (a batch's claims
+    and a worker's settle, say): DynamoDB rejects it whole, and botocore does not retry it."""
+    for pause in CONFLICT_PAUSES:
+        try:
+            return call(**request)
+        except ClientError as err:
+            if not _in_conflict(err):
+                raise
+        time.sleep(pause * (0.5 + random.random()))
+    return call(**request)
+
+
+def _in_conflict(err: ClientError) -> bool:
+    reasons = {r.get("Code") for r in err.response.get("CancellationReasons", [])}
+    return _is(err, "TransactionConflictException") or (
+        _is(err, "TransactionCanceledException") and "TransactionConflict" in reasons
+        and "ConditionalCheckFailed" not in reasons)
 
 
 class DynamoStore:
@@ -87,7 +112,7 @@ class DynamoStore:
     def update(self, table: str, key: Record, change: Change, expect: Expect | None = None) -> Record:
         request = _old_on_failure(self._update_request(table, key, change, expect or Expect()))
         try:
-            item = aws.client("dynamodb").update_item(**request, ReturnValues="ALL_NEW")["Attributes"]
+            item = _sent(aws.client("dynamodb").update_item, **request, ReturnValues="ALL_NEW")["Attributes"]
         except ClientError as err:
             if _is(err, "ConditionalCheckFailedException"):
                 raise self._failed(err, table, f"{table} {self._key_text(table, key)}") from None
@@ -124,9 +149,10 @@ class DynamoStore:
         try:
             if len(requests) == 1:
                 kind, request = requests[0]
-                (client.put_item if kind == "Put" else client.update_item)(**_old_on_failure(request))
+                _sent(client.put_item if kind == "Put" else client.update_item, **_old_on_failure(request))
             elif requests:
-                client.transact_write_items(TransactItems=[{kind: request} for kind, request in requests])
+                _sent(client.transact_write_items,
+                      TransactItems=[{kind: request} for kind, request in requests])
         except ClientError as err:
             reasons = [r.get("Code") for r in err.response.get("CancellationReasons", [])]
             if _is(err, "ConditionalCheckFailedException") or "ConditionalCheckFailed" in reasons:
@@ -178,7 +204,7 @@ class DynamoStore:
         expression = Expression()
         condition = expression.condition(expect or Expect(), self._table(table).key[0][0])
         try:
-            aws.client("dynamodb").delete_item(TableName=resource_name(table), Key=encode(key),
+            _sent(aws.client("dynamodb").delete_item, TableName=resource_name(table), Key=encode(key),
                                                **({"ConditionExpression": condition} if condition else {}),
                                                **expression.request())
         except ClientError as err:

@@ -10,14 +10,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ParamValidationError
 
 from chalicelib import aws
-
-
-class _Body:
-    def __init__(self, raw: bytes) -> None:
-        self.raw = raw
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self.raw
+from tests.helpers import Streamed
 
 
 @pytest.fixture
@@ -31,7 +24,7 @@ def answered(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
     def answer(request: Any, **_: Any) -> AWSResponse:
         sent.append(request.headers.get("X-Amz-Target", b"").decode() or request.body.decode()[:40])
-        return AWSResponse(request.url, 200, {"content-type": "application/x-amz-json-1.0"}, _Body(b"{}"))
+        return AWSResponse(request.url, 200, {"content-type": "application/x-amz-json-1.0"}, Streamed(b"{}"))
 
     for service in ("dynamodb", "sqs"):
         aws.client(service).meta.events.register("before-send", answer)
