@@ -5,6 +5,12 @@ A batch's records run at once, up to the lane's ``parallel`` (Lambda runs a hand
 one event run one after the other, never racing each other. Each invocation has its own pool, as each
 Lambda container has: the local stack runs a lane's concurrent invocations in one process.
 
+The records that start at once claim their jobs together: one all-or-nothing write and one read for
+the batch instead of a conditional write per job (the same condition for each; a job that is not
+runnable makes each claim on its own). Per job that is less than half the claim's CPU, the
+container's and DynamoDB's together (1.2 ms against 2.7 on the emulator), for two write units a claim
+instead of one, and a consistent read.
+
 A record's wakes (the messages of the jobs it created: a payment event's receipt, say) are held until
 its batch is done and sent together, ten to a call per lane, before any record is reported done; a
 record whose wakes could not be sent is seen again, and waking again is what its second run does.
@@ -21,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +38,7 @@ from chalice import Blueprint
 from chalice.app import SQSEvent
 
 from chalicelib import dispatch, runtime, worker
+from chalicelib.jobs import Job
 from chalicelib.logs import logger
 from chalicelib.queues import HeldWakes, send_held
 from chalicelib.resources import Lane, lanes
@@ -53,8 +61,10 @@ def _message(record: dict[str, Any]) -> Any:
         return None
 
 
-def process(system: JobSystem, record: dict[str, Any], message: Any, lane: str, remaining_ms: float) -> bool:
-    """One record (``message``: its parsed body); True when it is done (to delete), False to see it again."""
+def process(system: JobSystem, record: dict[str, Any], message: Any, lane: str, remaining_ms: float,
+            claimed: Job | None = None) -> bool:
+    """One record (``message``: its parsed body); True when it is done (to delete), False to see it again.
+    ``claimed``: its job, claimed with its batch's."""
     kind = message.get("kind") if isinstance(message, dict) else None
     attributes = record.get("attributes", {})
     if kind == "event":
@@ -64,7 +74,7 @@ def process(system: JobSystem, record: dict[str, Any], message: Any, lane: str, 
     if kind == "job" and isinstance(message.get("job_id"), str):
         delivery = worker.Delivery(receipt_handle=record["receiptHandle"], body=message, lane=lane,
                                    sent_at=int(attributes.get("SentTimestamp", "0")) / 1000)
-        return worker.run(system, delivery, remaining_ms)
+        return worker.run(system, delivery, remaining_ms, claimed=claimed)
     system.queues.to_dlq(lane, {"kind": "poison", "body": record["body"][:200_000]},
                          "the message is not a fila event or job message")
     logger.warning("poison message moved to the DLQ", extra={"message_id": record["messageId"], "lane": lane})
@@ -106,7 +116,8 @@ def handle_batch(system: JobSystem, lane: Lane, records: list[dict[str, Any]], c
         for record, message in group:
             wakes = held[id(record)] = HeldWakes(system.queues)
             try:
-                done = process(system.with_queues(wakes), record, message, lane.name, remaining())
+                done = process(system.with_queues(wakes), record, message, lane.name, remaining(),
+                               claimed.get(id(record)))
             except Exception:
                 logger.exception("record failed; SQS delivers it again",
                                  extra={"message_id": record.get("messageId")})
@@ -119,9 +130,11 @@ def handle_batch(system: JobSystem, lane: Lane, records: list[dict[str, Any]], c
         message = _message(record)
         groups[_subject(record, message)].append((record, message))
     outcomes: Iterable[list[tuple[dict[str, Any], bool]]]
+    claimed: dict[int, Job] = {}
     if len(groups) == 1 or lane.parallel <= 1:
         outcomes = [run_group(g) for g in groups.values()]
     else:
+        claimed = _claim_at_once(system, lane, [g[0] for g in groups.values()], remaining())
         outcomes = list(_pool(lane.name, lane.parallel).map(run_group, groups.values()))
     unsent = send_held(system.queues, held)  # before any record is reported done
     results = [(record, done and id(record) not in unsent)
@@ -132,6 +145,24 @@ def handle_batch(system: JobSystem, lane: Lane, records: list[dict[str, Any]], c
         return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in failed]}
     _without_partial_responses(system, lane, [r for r, done in results if done], failed)
     return {"batchItemFailures": []}
+
+
+def _claim_at_once(system: JobSystem, lane: Lane, firsts: list[tuple[dict[str, Any], Any]],
+                   remaining_ms: float) -> dict[int, Job]:
+    """The jobs of the records that start at once (each group's first), claimed together: two calls for
+    the batch instead of one per job. By id(record); a record left out claims its job itself (fewer than
+    two to claim, one of them not runnable, or the write failed)."""
+    now = time.time()
+    mine = {m["job_id"]: record for record, m in firsts if worker.goes_to_claim(system, m, lane.name, now)}
+    if len(mine) < 2:
+        return {}
+    try:
+        jobs = system.jobs.claim_all(list(mine), worker.lock_until(now, remaining_ms), now)
+    except Exception as err:  # the records' own claims say what is wrong, one by one
+        logger.warning("a batch's claims failed together; claiming one by one",
+                       extra={"lane": lane.name, "error": repr(err)[:300]})
+        return {}
+    return {id(mine[job_id]): job for job_id, job in jobs.items() if job_id in mine}
 
 
 @cache

@@ -2,7 +2,7 @@
 
 - Claim: one conditional write makes the job ``active`` under a lock that outlives this invocation
   (a crashed worker's lock lapses and the message, back after its visibility timeout, is claimed
-  again). A finished job, one held by a live worker, or one still waiting out its backoff is never
+  again); the consumer makes the claims of a batch's records that start at once in one write. A finished job, one held by a live worker, or one still waiting out its backoff is never
   run by a duplicate message: that message comes back when the job could be run. A job dispatched on
   the lane its event's message arrived on is created claimed instead, and run there (``run_claimed``).
 - Success: one write records the result and creates the chained jobs (ids derived from this one);
@@ -48,9 +48,13 @@ class Delivery:
     sent_at: float  # epoch seconds
 
 
-def run(system: JobSystem, delivery: Delivery, remaining_ms: float, now: float | None = None) -> bool:
-    """Process one job message; True when the message is done (delete it), False to see it again."""
+def run(system: JobSystem, delivery: Delivery, remaining_ms: float, now: float | None = None,
+        claimed: Job | None = None) -> bool:
+    """Process one job message; True when the message is done (delete it), False to see it again.
+    ``claimed``: its job, already claimed with its batch's (``goes_to_claim``)."""
     now = time.time() if now is None else now
+    if claimed is not None:
+        return run_claimed(system, claimed, delivery, now)
     body, job_id = delivery.body, str(delivery.body["job_id"])
     not_before = float(body.get("not_before", 0))
     if not_before > now:
@@ -69,6 +73,17 @@ def run(system: JobSystem, delivery: Delivery, remaining_ms: float, now: float |
     if job is None:
         return _unclaimable(system, delivery, job_id, now)
     return run_claimed(system, job, delivery, now)
+
+
+def goes_to_claim(system: JobSystem, body: Any, lane: str, now: float) -> bool:
+    """Whether ``run`` takes this job message straight to its claim: not held back, not paced, not back
+    from the DLQ (so its claim may be made together with its batch's)."""
+    try:
+        return body.get("kind") == "job" and isinstance(body.get("job_id"), str) \
+            and float(body.get("not_before", 0)) <= now \
+            and system.limits.get(lane) is None and not body.get("redrive")
+    except (AttributeError, TypeError, ValueError):
+        return False
 
 
 def lock_until(now: float, remaining_ms: float) -> float:

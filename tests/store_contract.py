@@ -195,6 +195,45 @@ def test_a_lapsed_lock_lets_another_worker_claim(store: Store) -> None:
     assert second is not None and second.attempts_made == 2
 
 
+def test_a_batch_of_claims_is_one_write_all_or_none(store: Store) -> None:
+    records, now = JobRecords(store), time.time()
+    for name in ("b0", "b1", "b2", "c0", "c1"):
+        records.create(job(name))
+    claimed = records.claim_all(["b0", "b1", "b2"], now + 30, now)
+    assert sorted(claimed) == ["b0", "b1", "b2"]
+    assert all(j.status == JobStatus.ACTIVE and j.attempts_made == 1 and j.lock_until == pytest.approx(now + 30)
+               for j in claimed.values())
+    assert records.claim("b1", now + 30, now) is None  # held, as a single claim's job would be
+    assert records.claim_all(["c0", "b2", "c1"], now + 30, now) == {}  # b2 is held: none is claimed
+    assert records.claim_all(["c0", "gone"], now + 30, now) == {}  # nor with a job that does not exist
+    assert [records.get(i).status for i in ("c0", "c1")] == [JobStatus.WAITING] * 2  # type: ignore[union-attr]
+    assert records.settle(claimed["b0"], JobStatus.COMPLETED, now=now)  # its claim is this worker's own
+    assert sorted(records.claim_all(["c0", "c1"], now + 30, now)) == ["c0", "c1"]
+
+
+def test_batch_and_single_claims_race_with_one_winner_per_job(store: Store) -> None:
+    records, ids = JobRecords(store), [f"race{n}" for n in range(4)]
+    for job_id in ids:
+        records.create(job(job_id))
+    won: list[str] = []
+
+    def batch() -> None:
+        won.extend(records.claim_all(ids, time.time() + 30, time.time()))
+
+    def single(job_id: str) -> None:
+        if records.claim(job_id, time.time() + 30, time.time()) is not None:
+            won.append(job_id)
+
+    threads = [threading.Thread(target=batch) for _ in range(3)] + \
+        [threading.Thread(target=single, args=(job_id,)) for job_id in ids for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(won) == ids  # each job claimed once, by a batch or on its own
+    assert all(records.get(i).attempts_made == 1 for i in ids)  # type: ignore[union-attr]
+
+
 def test_settling_with_a_child_that_exists_changes_nothing(store: Store) -> None:
     records, now = JobRecords(store), time.time()
     records.create(job("p"))
@@ -277,6 +316,14 @@ def test_a_claim_retried_after_it_landed_is_still_this_workers(store: Store) -> 
     assert claimed is not None and claimed.status == JobStatus.ACTIVE and claimed.attempts_made == 1
     assert JobRecords(store).claim("retried", lock_until=300.0, now=150.0) is None  # another worker: held
     assert JobRecords(store).claim("retried", lock_until=400.0, now=250.0) is not None  # its lock lapsed
+
+
+def test_a_batch_claim_retried_after_it_landed_is_still_this_workers(store: Store) -> None:
+    for name in ("r0", "r1"):
+        JobRecords(store).create(job(name))
+    claimed = JobRecords(AnswerLost(store)).claim_all(["r0", "r1"], lock_until=200.0, now=100.0)
+    assert sorted(claimed) == ["r0", "r1"] and all(j.attempts_made == 1 for j in claimed.values())
+    assert JobRecords(store).claim_all(["r0", "r1"], lock_until=300.0, now=150.0) == {}  # held
 
 
 def test_a_settle_retried_after_it_landed_is_still_this_workers(store: Store) -> None:

@@ -78,6 +78,35 @@ def test_an_invoker_s_pool_ends_with_it(system: JobSystem) -> None:
     assert pool() is None and not any(t.is_alive() for t in threads)
 
 
+def test_a_batch_claims_its_jobs_together_and_each_record_keeps_its_result(system: JobSystem) -> None:
+    BEHAVIOUR["test-flaky"] = lambda job: (_ for _ in ()).throw(ConnectionError("later"))
+    ok = job_records(system, 8)
+    flaky = record({"kind": "job", "job_id": system.enqueue("test-flaky", {}).job_id}, 8)
+    twice = [record({"kind": "job", "job_id": json.loads(ok[0]["body"])["job_id"]}, 9)]  # same job: after it
+    store = system.store
+    store.calls.clear()  # type: ignore[attr-defined]
+    response = handle_batch(system, lanes()["default"], [*ok, flaky, *twice])
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m8"}]}
+    # nine claims in one write and one read, a settle each; the repeat of ok[0] runs after it, claims on
+    # its own (an update) and finds it completed (a get)
+    assert store.calls == {"write": 1 + 9, "get_many": 1, "update": 1, "get": 1}  # type: ignore[attr-defined]
+    assert [EFFECTS[json.loads(r["body"])["job_id"]] for r in ok] == [1] * 8
+    retried = system.jobs.get(json.loads(flaky["body"])["job_id"])
+    assert retried is not None and retried.status == JobStatus.DELAYED and retried.attempts_made == 1
+
+
+def test_a_batch_with_a_job_that_cannot_be_claimed_claims_one_by_one(system: JobSystem) -> None:
+    batch = job_records(system, 4)
+    handle_batch(system, lanes()["default"], batch[:1])  # completed before the batch comes
+    system.store.calls.clear()  # type: ignore[attr-defined]
+    assert handle_batch(system, lanes()["default"], batch) == {"batchItemFailures": []}
+    # the batch's write changed nothing; then four claims of their own, three settles, the done one read
+    assert system.store.calls == {"write": 1 + 3, "get_many": 1, "update": 4, "get": 1}  # type: ignore[attr-defined]
+    assert [EFFECTS[json.loads(r["body"])["job_id"]] for r in batch] == [1] * 4  # the done one not again
+    assert all(system.jobs.get(json.loads(r["body"])["job_id"]).status == JobStatus.COMPLETED  # type: ignore[union-attr]
+               for r in batch)
+
+
 def test_records_of_the_same_job_never_race(system: JobSystem) -> None:
     inside, overlaps = threading.Lock(), []
 

@@ -274,3 +274,17 @@ def test_a_lane_is_the_callers_then_the_handlers_then_the_priority(system: JobSy
     assert system.new_job("test-ok", {}, priority="high").queue == "high"
     assert system.new_job("test-ok", {}).queue == "default"
     assert system.new_job("test-email", {}, queue="maintenance").queue == "maintenance"
+
+
+def test_only_a_job_message_run_would_claim_at_once_is_claimed_with_its_batch(system: JobSystem) -> None:
+    from chalicelib.worker import goes_to_claim
+
+    now = time.time()
+    limited = next(iter(system.limits))  # a lane with a rate limit: its jobs take their turn first
+    assert goes_to_claim(system, {"kind": "job", "job_id": "j"}, "default", now)
+    assert not goes_to_claim(system, {"kind": "job", "job_id": "j"}, limited, now)
+    assert not goes_to_claim(system, {"kind": "job", "job_id": "j", "not_before": now + 60}, "default", now)
+    assert not goes_to_claim(system, {"kind": "job", "job_id": "j", "redrive": True}, "default", now)
+    assert not goes_to_claim(system, {"kind": "event", "source": "stripe", "event_id": "e"}, "default", now)
+    assert not goes_to_claim(system, {"kind": "job", "job_id": "j", "not_before": "soon"}, "default", now)
+    assert not goes_to_claim(system, "not a dict", "default", now)
