@@ -2,9 +2,10 @@
 
 - Claim: one conditional write makes the job ``active`` under a lock that outlives this invocation
   (a crashed worker's lock lapses and the message, back after its visibility timeout, is claimed
-  again); the consumer makes the claims of a batch's records that start at once in one write. A finished job, one held by a live worker, or one still waiting out its backoff is never
-  run by a duplicate message: that message comes back when the job could be run. A job dispatched on
-  the lane its event's message arrived on is created claimed instead, and run there (``run_claimed``).
+  again); the consumer makes the claims of a batch's records that start at once in one write. A
+  finished job, one held by a live worker, or one still waiting out its backoff is never run by a
+  duplicate message: that message comes back when the job could be run. A job dispatched on the lane
+  its event's message arrived on is created claimed instead, and run there (``run_claimed``).
 - Success: one write records the result and creates the chained jobs (ids derived from this one);
   then they are woken. That completion record is what makes a re-delivered message a no-op.
 - Failure: the attempt (error type, message, trimmed traceback, time) is appended, the job is
