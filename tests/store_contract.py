@@ -211,6 +211,16 @@ def test_a_batch_of_claims_is_one_write_all_or_none(store: Store) -> None:
     assert sorted(records.claim_all(["c0", "c1"], now + 30, now)) == ["c0", "c1"]
 
 
+def test_a_batch_of_more_than_a_hundred_claims_is_a_write_per_hundred(store: Store) -> None:
+    records, now = JobRecords(store), time.time()
+    ids = [f"h{n:03}" for n in range(120)]
+    for start in range(0, len(ids), 25):
+        records.create_all([job(i) for i in ids[start:start + 25]])
+    records.claim("h110", now + 30, now)  # held: the second hundred's write changes nothing
+    assert sorted(records.claim_all(ids, now + 30, now)) == ids[:100]
+    assert records.get("h100").status == JobStatus.WAITING  # type: ignore[union-attr]
+
+
 def test_batch_and_single_claims_race_with_one_winner_per_job(store: Store) -> None:
     records, ids = JobRecords(store), [f"race{n}" for n in range(4)]
     for job_id in ids:

@@ -205,8 +205,7 @@ class DynamoStore:
         condition = expression.condition(expect or Expect(), self._table(table).key[0][0])
         try:
             _sent(aws.client("dynamodb").delete_item, TableName=resource_name(table), Key=encode(key),
-                                               **({"ConditionExpression": condition} if condition else {}),
-                                               **expression.request())
+                  **({"ConditionExpression": condition} if condition else {}), **expression.request())
         except ClientError as err:
             if _is(err, "ConditionalCheckFailedException"):
                 raise ConditionFailed(f"{table} {self._key_text(table, key)}") from None

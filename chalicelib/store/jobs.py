@@ -20,6 +20,7 @@ from chalicelib.jobs import Job, JobStatus, Options
 from chalicelib.store import Change, ConditionFailed, Expect, Query, Record, Store, Write, absent_or_above
 
 TABLE = "jobs"
+GROUP_MAX = 100  # writes in one all-or-nothing group (DynamoDB's TransactWriteItems)
 ALL_OF_AN_EVENT = 1000  # an event's jobs (routed, chained, replayed) fit in one query's page
 
 
@@ -105,14 +106,16 @@ class JobRecords:
         return from_record(record)
 
     def claim_all(self, job_ids: Sequence[str], lock_until: float, now: float) -> dict[str, Job]:
-        """Claim these jobs in one all-or-nothing write and read them back in one call: a batch's claims
-        in two calls instead of one each, under each job's own condition. The jobs this worker now
-        holds, by id: all of them, or none if one was not runnable (each is then claimed on its own)."""
+        """Claim these jobs in one all-or-nothing write (one per hundred) and read them back in one call:
+        a batch's claims in two calls instead of one each, under each job's own condition. The jobs this
+        worker now holds, by id: all of a write's, or none if one of its jobs was not runnable (each is
+        then claimed on its own)."""
         token = uuid.uuid4().hex
-        # a failed write: one is not runnable, unless the SDK retried one that had landed (the records tell)
-        with contextlib.suppress(ConditionFailed):
-            self.store.write([Write(TABLE, {"job_id": i}, change=_claim(lock_until, now, token),
-                                    expect=_runnable(now)) for i in job_ids])
+        for start in range(0, len(job_ids), GROUP_MAX):
+            # a failed write: one is not runnable, unless the SDK retried one that had landed (records tell)
+            with contextlib.suppress(ConditionFailed):
+                self.store.write([Write(TABLE, {"job_id": i}, change=_claim(lock_until, now, token),
+                                        expect=_runnable(now)) for i in job_ids[start:start + GROUP_MAX]])
         records = self.store.get_many(TABLE, [{"job_id": i} for i in job_ids])
         return {r["job_id"]: from_record(r) for r in records if r.get("claimed_by") == token}
 
