@@ -91,13 +91,12 @@ class Outage:
 
 
 def workers_pids(stack: Stack) -> set[int]:
-    """The stack's workers processes (`fila workers`, one per lane)."""
+    """The stack's workers processes (`fila workers`)."""
     assert stack.proc is not None
     found = set()
     for pid in descendants(stack.proc.pid):
         with suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as f:
-            args = f.read().split(b"\0")
-            if b"fila.cli" in args and args[args.index(b"fila.cli") + 1:][:1] == [b"workers"]:
+            if f.read().split(b"\0")[-2:-1] == [b"workers"]:
                 found.add(pid)
     return found
 
@@ -111,7 +110,7 @@ def kill_workers(stack: Stack, timeout: float = 30) -> None:
     for pid in killed:
         os.killpg(pid, signal.SIGKILL)
     deadline = time.monotonic() + timeout
-    while len(workers_pids(stack) - killed) < len(killed):
+    while not workers_pids(stack) - killed:
         stack.assert_running()
         if time.monotonic() > deadline:
             raise RuntimeError("fila up did not start new workers")

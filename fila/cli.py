@@ -40,9 +40,7 @@ def _workers(args: argparse.Namespace) -> int:
 
     yield_cpu()
     try:
-        workers = Workers(chalice_app.load(), stopping=lambda: stop.requested,
-                          lanes=args.lanes.split(",") if args.lanes else None,
-                          schedules=not args.no_schedules)
+        workers = Workers(chalice_app.load(), stopping=lambda: stop.requested)
     except StartAbandoned:  # stopped while SQS did not answer: nothing was started
         return _leave()
     if not stop.requested:
@@ -299,9 +297,6 @@ def main(argv: list[str] | None = None) -> int:
     api.set_defaults(func=_serve_api)
 
     workers = commands.add_parser("workers", help="SQS pollers, schedules, TTL (part of `fila up`)")
-    workers.add_argument("--lanes", default="", help="comma-separated lanes to consume (default: every lane)")
-    workers.add_argument("--no-schedules", action="store_true",
-                         help="leave the schedules and TTL expiry to another workers process")
     workers.set_defaults(func=_workers)
 
     send = commands.add_parser("send", help="send a realistic signed sample event (like `stripe trigger`)")

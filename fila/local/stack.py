@@ -1,9 +1,7 @@
 """`fila up`: the whole local stack in one command, and everything it started stopped on a signal.
 
 Processes: the AWS emulator (moto's server, unless an endpoint already listens), the API (waitress
-+ Chalice) and the workers: one process per lane, as each lane is a function of its own on AWS (one
-GIL no longer runs every lane's consumers: the receipts no longer wait behind the payments), the
-last also running the schedules and TTL expiry. Each child is its own process group, so
++ Chalice) and the workers (SQS pollers, schedules, TTL). Each child is its own process group, so
 a group signal meant for `make` reaches only this process, which stops them in order: API and
 workers first, the emulator last (it saves its state), all within 10 s of the first signal, however
 many signals arrive and whenever they arrive. A child that dies is started again (unless it keeps
@@ -13,7 +11,6 @@ dying within seconds), the emulator from its last snapshot. ``--fresh`` starts t
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import shutil
 import signal
@@ -25,7 +22,6 @@ from dataclasses import dataclass, field
 
 import requests
 
-from chalicelib.resources import lanes
 from fila.local import emulator, ports
 from fila.local.signals import StopSignals
 
@@ -104,10 +100,7 @@ def up(host: str = "127.0.0.1", port: int | None = None, fresh: bool = False) ->
               flush=True)
     aws = Child("emulator", lambda: emulator.start_moto(endpoint, log=None, state=state, stop=stop))
     api = Child("API", lambda: _spawn("serve-api", "--host", host, "--port", str(port)))
-    names = list(lanes())
-    workers = [Child(f"workers ({lane})", functools.partial(
-        _spawn, "workers", "--lanes", lane, *(["--no-schedules"] if lane != names[-1] else [])))
-        for lane in names]
+    workers = Child("workers", lambda: _spawn("workers"))
     try:
         aws.run()
         if aws.proc is not None:
@@ -125,10 +118,10 @@ def up(host: str = "127.0.0.1", port: int | None = None, fresh: bool = False) ->
             return 0
         if stop.requested:
             return 0
-        for child in (api, *workers):
+        for child in (api, workers):
             child.run()
         base = f"http://{host}:{port}"
-        if not _wait_healthy(base, [api, *workers], stop):
+        if not _wait_healthy(base, [api, workers], stop):
             return 0 if stop.requested else 1
         print(f"\nfila is up ({os.environ['FILA_STAGE']} stage)\n"
               f"  API        {base}\n  webhooks   {base}/webhooks/{{stripe,github,shopify,standard}}\n"
@@ -138,8 +131,7 @@ def up(host: str = "127.0.0.1", port: int | None = None, fresh: bool = False) ->
             if aws.proc is not None:
                 aws.died()  # restored from its last snapshot, as a crashed machine would be
             api.died()
-            for child in workers:
-                child.died()
+            workers.died()
         return 0
     except RuntimeError as err:
         print(f"fila: {err}; stopping", file=sys.stderr, flush=True)
@@ -147,7 +139,7 @@ def up(host: str = "127.0.0.1", port: int | None = None, fresh: bool = False) ->
     except emulator.StartAborted:
         return 0
     finally:
-        stop_all([api.proc, *(child.proc for child in workers)], STOP_GRACE_SECONDS)
+        stop_all([api.proc, workers.proc], STOP_GRACE_SECONDS)
         stop_all([aws.proc], EMULATOR_GRACE_SECONDS)  # last: it saves its state
         print("fila: stopped", flush=True)
 

@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import boto3
 from chalice.app import ScheduledEventConfig, SQSEventConfig
@@ -48,26 +47,22 @@ class LaneBusy:
 
     Lambda gives the high lane more concurrency; on one machine that is not enough under a backlog,
     so locally a lower lane runs one batch at a time while the high lane has work (SQS has no
-    priorities): slowed, never starved. ``held``: the higher lane's batches in hand, when it is
-    consumed in this process; in another, SQS's count of its messages in flight stands for them.
+    priorities): slowed, never starved.
     """
 
-    def __init__(self, sqs: Any, queue_url: str, held: Callable[[], int] | None = None, every: float = 0.25
-                 ) -> None:
-        self.sqs, self.queue_url, self.held, self.every = sqs, queue_url, held, every
-        self.checked, self.busy = 0.0, False
+    def __init__(self, higher: SqsEventSource, every: float = 0.25) -> None:
+        self.higher, self.every = higher, every
+        self.checked, self.visible = 0.0, False
 
     def __call__(self) -> bool:
-        if self.held is not None and self.held():  # batches received and not yet done
+        if self.higher.held:  # batches received and not yet done (running, or about to)
             return True
         now = time.monotonic()
         if now - self.checked >= self.every:
-            names = ["ApproximateNumberOfMessages"] + (["ApproximateNumberOfMessagesNotVisible"]
-                                                       if self.held is None else [])
-            attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=names)
-            self.busy = any(int(v) > 0 for v in attributes["Attributes"].values())
-            self.checked = now
-        return self.busy
+            attributes = self.higher.sqs.get_queue_attributes(
+                QueueUrl=self.higher.queue_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+            self.visible, self.checked = int(attributes["ApproximateNumberOfMessages"]) > 0, now
+        return self.visible
 
 
 class Paused:
@@ -97,23 +92,11 @@ class Paused:
         return self.found
 
 
-def give_way(sources: dict[str, SqsEventSource], sqs: Any = None) -> None:
-    """Make each lower lane run one batch at a time while its higher lane has work (``sqs``: to watch a
-    higher lane another process consumes)."""
+def give_way(sources: dict[str, SqsEventSource]) -> None:
+    """Make each lower lane run one batch at a time while its higher lane has work."""
     for lower, higher in GIVES_WAY_TO.items():
-        if lower not in sources:
-            continue
-        if higher in sources:
-            source = sources[higher]
-            held = functools.partial(_held, source)
-            sources[lower].yield_to = LaneBusy(source.sqs, source.queue_url, held=held)
-        elif sqs is not None:
-            url = sqs.get_queue_url(QueueName=resource_name(higher))["QueueUrl"]
-            sources[lower].yield_to = LaneBusy(sqs, url)
-
-
-def _held(source: SqsEventSource) -> int:
-    return source.held
+        if lower in sources and higher in sources:
+            sources[lower].yield_to = LaneBusy(sources[higher])
 
 
 # lower lane -> the lane it gives way to
@@ -129,11 +112,10 @@ def tables_to_reap(endpoint: str) -> dict[str, str]:
 
 
 class Workers:
-    def __init__(self, loaded: LoadedApp, wait_seconds: int = 2, stopping: Callable[[], bool] | None = None,
-                 lanes: list[str] | None = None, schedules: bool = True) -> None:
+    def __init__(self, loaded: LoadedApp, wait_seconds: int = 2, stopping: Callable[[], bool] | None = None
+                 ) -> None:
         """``wait_seconds``: each long poll, shorter than the time ``stop`` gives the pollers; ``stopping``:
-        whether a stop was asked for while the mappings wait for SQS to answer; ``lanes``: the lanes
-        consumed here (None: every one); ``schedules``: whether the schedules and TTL expiry run here."""
+        whether a stop was asked for while the mappings wait for SQS to answer."""
         app = loaded.app
         sqs = boto3.client("sqs")
         timeouts = resources.function_timeouts()
@@ -143,11 +125,10 @@ class Workers:
         self.scheduler = Scheduler()
         for config in app.event_sources:
             handler = app.handler_map[config.name]
-            lane = (getattr(config, "queue", None) or "").removeprefix(resource_name(""))
-            if isinstance(config, SQSEventConfig) and (lanes is None or lane in lanes):
+            if isinstance(config, SQSEventConfig):
                 lookup = functools.partial(sqs.get_queue_url, QueueName=config.queue)
                 url: str = patiently(lookup, stopping)["QueueUrl"]
-                self.sources[lane] = SqsEventSource(
+                self.sources[(config.queue or "").removeprefix(resource_name(""))] = SqsEventSource(
                     config.name, handler, url,
                     batch_size=config.batch_size,
                     batching_window=config.maximum_batching_window_in_seconds,
@@ -157,15 +138,15 @@ class Workers:
                     partial_batch_responses=partial,
                     stopping=stopping,
                 )
-            elif isinstance(config, ScheduledEventConfig) and schedules:
+            elif isinstance(config, ScheduledEventConfig):
                 expression = config.schedule_expression
                 text = expression if isinstance(expression, str) else expression.to_string()
                 self.scheduler.add(config.name, text, handler)
-        give_way(self.sources, sqs)
+        give_way(self.sources)
         paused = Paused(list(self.sources))
-        for name, source in self.sources.items():
-            source.paused = paused.of(name)
-        self.reaper = Reaper(tables_to_reap(os.environ.get("AWS_ENDPOINT_URL", "")) if schedules else {})
+        for lane, source in self.sources.items():
+            source.paused = paused.of(lane)
+        self.reaper = Reaper(tables_to_reap(os.environ.get("AWS_ENDPOINT_URL", "")))
 
     def start(self) -> None:
         for source in self.sources.values():

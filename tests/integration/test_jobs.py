@@ -50,16 +50,13 @@ class Consumers:
     def visibility_changes(self) -> list[int]:
         return [p["VisibilityTimeout"] for name, p in self.sqs_calls if name == "ChangeMessageVisibility"]
 
-    def start(self, *names: str, concurrency: int | None = None, partial: bool = True, apart: bool = False
-              ) -> Consumers:
-        """``apart``: each lane as if in a workers process of its own (what `fila up` runs)."""
+    def start(self, *names: str, concurrency: int | None = None, partial: bool = True) -> Consumers:
         started = {name: SqsEventSource(
             f"consume_{name}", fila.app.handler_map[f"consume_{name}"], queues.queue_url(name),
             batch_size=lanes()[name].batch_size, batching_window=0,
             concurrency=concurrency or lanes()[name].concurrency, wait_seconds=1, timeout_seconds=30,
             partial_batch_responses=partial) for name in names}
-        for group in ([{n: s} for n, s in started.items()] if apart else [started]):
-            give_way(group, aws.client("sqs"))
+        give_way(started)
         for source in started.values():
             source.start()
         self.sources.update(started)
@@ -147,12 +144,10 @@ def test_high_lane_jobs_finish_before_an_earlier_default_backlog(system: JobSyst
     assert max(i for i, q in enumerate(finished) if q == "high") < 15, finished
 
 
-@pytest.mark.parametrize("apart", [False, True], ids=["one process", "a process per lane"])
 def test_a_lower_lane_runs_one_batch_at_a_time_behind_a_busy_higher_lane(system: JobSystem,
-                                                                         consumers: Consumers, apart: bool) -> None:
+                                                                         consumers: Consumers) -> None:
     """Slowed, never starved: the default lane keeps going while the high lane has a backlog, one batch
-    (one invocation) at a time instead of its concurrency's worth; apart, it knows the high lane's work
-    from SQS's counts (visible and in flight)."""
+    (one invocation) at a time instead of its concurrency's worth."""
     lock, finished, peak, high_left = threading.Lock(), [], [0], [40]
 
     def work(job: Job) -> None:
@@ -169,7 +164,7 @@ def test_a_lower_lane_runs_one_batch_at_a_time_behind_a_busy_higher_lane(system:
         system.enqueue("test-slow", {"i": i}, priority="high")
     for i in range(30):
         system.enqueue("test-slow", {"i": i})
-    consumers.start("high", "default", concurrency=2, apart=apart)
+    consumers.start("high", "default", concurrency=2)
     wait_for(lambda: len(finished) == 70, timeout=60)
     last_high = max(i for i, q in enumerate(finished) if q == "high")
     assert finished.index("default") < last_high, "the default lane waited for the whole high backlog"
