@@ -111,11 +111,12 @@ class JobRecords:
         worker now holds, by id: all of a write's, or none if one of its jobs was not runnable (each is
         then claimed on its own)."""
         token = uuid.uuid4().hex
+        claim, runnable = _claim(lock_until, now, token), _runnable(now)  # the same for every job
         for start in range(0, len(job_ids), GROUP_MAX):
             # a failed write: one is not runnable, unless the SDK retried one that had landed (records tell)
             with contextlib.suppress(ConditionFailed):
-                self.store.write([Write(TABLE, {"job_id": i}, change=_claim(lock_until, now, token),
-                                        expect=_runnable(now)) for i in job_ids[start:start + GROUP_MAX]])
+                self.store.write([Write(TABLE, {"job_id": i}, change=claim, expect=runnable)
+                                  for i in job_ids[start:start + GROUP_MAX]])
         records = self.store.get_many(TABLE, [{"job_id": i} for i in job_ids])
         return {r["job_id"]: from_record(r) for r in records if r.get("claimed_by") == token}
 
