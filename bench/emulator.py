@@ -34,6 +34,7 @@ import urllib3
 
 from bench.ack import bull_run, loadgen
 from bench.chaos import CpuMeter, cpu_share
+from bench.record import rate_limits
 from chalicelib.resources import lanes
 from fila import ROOT
 from fila.admin_client import Admin
@@ -239,8 +240,10 @@ def ack_alone(stack: Stack, requests: int, runs: int = 3) -> list[dict[str, Any]
 def burst(events: int, source: str = "standard", event_type: str = "customer.updated") -> dict[str, Any]:
     """``fila send <source> <type> --count N --concurrency 8`` on a fresh stack, until its queues drain."""
     stack = Stack().start()
-    out: dict[str, Any] = {"events": events, "type": event_type, "start_depth": stack_depth(stack)}
-    print(f"  burst {events}: starting from depth {out['start_depth']}", flush=True)
+    out: dict[str, Any] = {"events": events, "type": event_type, "start_depth": stack_depth(stack),
+                           "rate_limits": rate_limits()}
+    print(f"  burst {events}: starting from depth {out['start_depth']}, rate limits {out['rate_limits']}",
+          flush=True)
     ddb = aws_client("dynamodb", stack.aws)
     try:
         with CpuMeter(stack) as meter:

@@ -18,3 +18,13 @@ def save(kind: str, started: datetime, result: dict[str, Any]) -> Path:
     print(json.dumps(result, indent=2))
     print(f"raw results: {path}")
     return path
+
+
+def rate_limits() -> dict[str, str]:
+    """The lanes' rate limits this run's stack starts with (``RATE_LIMIT_<LANE>`` or as declared): a
+    drain that sends emails is bound by them, so a result says which it ran at."""
+    from chalicelib.resources import lanes
+
+    lanes.cache_clear()
+    return {name: f"{lane.rate_limit.max}/{lane.rate_limit.per_seconds}s"
+            for name, lane in lanes().items() if lane.rate_limit}

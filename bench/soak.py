@@ -53,6 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.chaos import CpuMeter, Outage, cpu_share, kill_workers  # noqa: E402
+from bench.record import rate_limits  # noqa: E402
 from chalicelib.events import EventStatus, status_of  # noqa: E402
 from chalicelib.jobs import Job  # noqa: E402
 from chalicelib.resources import lanes  # noqa: E402
@@ -482,6 +483,7 @@ def markdown(result: dict[str, Any]) -> str:
     faults = before["crm_faults"]
     rows = [
         ("deliveries (distinct events)", result["deliveries"]),
+        ("rate limits", ", ".join(f"{k} {v}" for k, v in result.get("rate_limits", {}).items()) or "none"),
         ("HTTP posts (re-deliveries and emitter retries included)", result["posts"]),
         ("answers", ", ".join(f"{k or 'no answer'}: {v}" for k, v in sorted(result["statuses"].items()))),
         ("re-delivered (concurrently / later)",
@@ -521,7 +523,9 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=4)
     parser.add_argument("--no-baseline", action="store_true", help="skip the seed system's faults scenario")
     args = parser.parse_args()
+    print(f"rate limits: {rate_limits()}", flush=True)
     result = Soak(args.events, args.concurrency, args.seed, args.kills).run()
+    result["rate_limits"] = rate_limits()
     result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
     result["date"] = datetime.now(UTC).isoformat(timespec="seconds")
     if not args.no_baseline:

@@ -6,6 +6,7 @@ CloudFormation templates and the local provisioning all derive from it.
 from __future__ import annotations
 
 import json
+import os
 import zlib
 from dataclasses import dataclass, field
 from functools import cache
@@ -99,10 +100,24 @@ def lanes() -> dict[str, Lane]:
     out = {}
     for name, spec in declaration()["queues"].items():
         consumer = dict(spec["consumer"])
-        limit = consumer.pop("rate_limit", None)
+        limit = _rate_limit(name, consumer.pop("rate_limit", None))
         queue = (spec["visibility_timeout"], spec["max_receive_count"], spec["retention_seconds"])
-        out[name] = Lane(name, *queue, **consumer, rate_limit=RateLimit(**limit) if limit else None)
+        out[name] = Lane(name, *queue, **consumer, rate_limit=limit)
     return out
+
+
+def _rate_limit(lane: str, declared: dict[str, int] | None) -> RateLimit | None:
+    """As declared, unless ``RATE_LIMIT_<LANE>`` (``<max>`` or ``<max>/<seconds>``) says otherwise: a
+    limit that stands for an account's quota (SES's sending rate) differs between accounts."""
+    variable = f"RATE_LIMIT_{lane.upper()}"
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        return RateLimit(**declared) if declared else None
+    most, _, seconds = value.partition("/")
+    try:
+        return RateLimit(int(most), int(seconds or 1))
+    except ValueError as e:
+        raise ValueError(f"{variable}={value!r}: expected <max> or <max>/<seconds> ({e})") from None
 
 
 @cache

@@ -8,7 +8,7 @@ from unittest.mock import patch
 
 import pytest
 
-from chalicelib import operations, stats, worker
+from chalicelib import operations, resources, stats, worker
 from chalicelib.errors import InvalidPayload
 from chalicelib.jobs import MAX_LOG_LINES, Job, JobStatus, Permanent
 from chalicelib.resources import RateLimit
@@ -27,6 +27,33 @@ def test_a_fixed_window_grants_max_starts_spaced_and_spreads_the_rest_over_the_w
     assert turns[3:] == [(False, 3.0), (False, 4.0), (False, 5.0), (False, 6.0), (False, 7.0)]  # next windows
     assert lanes.take("email", limit, 1005.5) == (True, 0.0)  # a new window counts again
     assert lanes.take("default", limit, now) == (True, 0.0)  # each lane has its own
+
+
+@pytest.fixture
+def fresh_lanes() -> Any:
+    resources.lanes.cache_clear()
+    yield resources.lanes
+    resources.lanes.cache_clear()
+
+
+def test_a_lanes_declared_limit_gives_way_to_the_stages_quota_from_the_environment(
+        fresh_lanes: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert fresh_lanes()["email"].rate_limit == RateLimit(14, 1)  # SES's default sending rate
+    monkeypatch.setenv("RATE_LIMIT_EMAIL", "50")
+    fresh_lanes.cache_clear()
+    assert fresh_lanes()["email"].rate_limit == RateLimit(50, 1)  # the account's quota was raised
+    monkeypatch.setenv("RATE_LIMIT_DEFAULT", "600/60")
+    fresh_lanes.cache_clear()
+    assert fresh_lanes()["default"].rate_limit == RateLimit(600, 60)  # a lane that declares none gets one
+    assert fresh_lanes()["high"].rate_limit is None
+
+
+@pytest.mark.parametrize("value", ["fast", "0", "10/0", "5/s", "-3"])
+def test_a_malformed_rate_limit_setting_names_itself_and_is_not_guessed(
+        fresh_lanes: Any, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("RATE_LIMIT_EMAIL", value)
+    with pytest.raises(ValueError, match=f"RATE_LIMIT_EMAIL={value!r}"):
+        fresh_lanes()
 
 
 def test_a_job_over_its_lanes_limit_waits_without_spending_an_attempt() -> None:
