@@ -26,18 +26,16 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
 from chalice import Blueprint
 from chalice.app import SQSEvent
 
-from chalicelib import dispatch, runtime, worker
+from chalicelib import dispatch, pools, runtime, worker
 from chalicelib.jobs import Job
 from chalicelib.logs import logger
 from chalicelib.queues import HeldWakes, send_held
@@ -89,20 +87,6 @@ def _subject(record: dict[str, Any], message: Any) -> str:
         return record["messageId"]
 
 
-_invoker = threading.local()  # the pools of the thread that invokes the handler
-
-
-def _pool(lane: str, size: int) -> ThreadPoolExecutor:
-    """The invoking thread's pool for the lane: on Lambda, the container's; locally, where an invoker thread
-    stands for a container, that invoker's (its threads end with it: the pool is collected, they exit)."""
-    pools: dict[str, ThreadPoolExecutor] | None = getattr(_invoker, "pools", None)
-    if pools is None:
-        pools = _invoker.pools = {}
-    if lane not in pools:
-        pools[lane] = ThreadPoolExecutor(max_workers=max(1, size), thread_name_prefix=f"consume-{lane}")
-    return pools[lane]
-
-
 def handle_batch(system: JobSystem, lane: Lane, records: list[dict[str, Any]], context: Any = None
                  ) -> dict[str, list[dict[str, str]]]:
     """Process a batch; the partial batch response (or RecordsLeft, when those are off)."""
@@ -135,7 +119,7 @@ def handle_batch(system: JobSystem, lane: Lane, records: list[dict[str, Any]], c
         outcomes = [run_group(g) for g in groups.values()]
     else:
         claimed = _claim_at_once(system, lane, [g[0] for g in groups.values()], remaining())
-        outcomes = list(_pool(lane.name, lane.parallel).map(run_group, groups.values()))
+        outcomes = list(pools.pool(f"consume-{lane.name}", lane.parallel).map(run_group, groups.values()))
     unsent = send_held(system.queues, held)  # before any record is reported done
     results = [(record, done and id(record) not in unsent)
                for outcome in outcomes for record, done in outcome]

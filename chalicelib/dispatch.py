@@ -15,11 +15,9 @@ with a message of its own: a flaky CRM never re-sends the Slack message.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
-from functools import cache
 from typing import Any
 
-from chalicelib import worker
+from chalicelib import pools, worker
 from chalicelib.errors import NotFound
 from chalicelib.events import Event, EventStatus, event_key
 from chalicelib.jobs import Job, JobStatus
@@ -66,24 +64,24 @@ def take_event(system: JobSystem, message: dict[str, Any], redelivered: bool = F
 
 
 def _run_at_once(system: JobSystem, jobs: list[Job], lane: str | None) -> None:
-    """Run claimed jobs side by side, each settling on its own; the first error is raised once all have
-    run, so the record is seen again (its redelivery wakes what is unfinished)."""
+    """Run claimed jobs side by side (the first on this thread), each settling on its own; the first
+    error is raised once all have run, so the record is seen again (its redelivery wakes what is
+    unfinished)."""
     if lane is None or len(jobs) <= 1:
         for job in jobs:
             worker.run_claimed(system, job, None, time.time())
         return
-    running = [_pool(lane).submit(worker.run_claimed, system, job, None, time.time()) for job in jobs]
-    errors = [err for future in running if (err := future.exception()) is not None]
+    most = max(len(route.jobs) for route in ROUTES)  # beside the lane's records, each with its jobs
+    others = pools.pool(f"jobs-{lane}", lanes()[lane].parallel * most)
+    running = [others.submit(worker.run_claimed, system, job, None, time.time()) for job in jobs[1:]]
+    errors: list[BaseException] = []
+    try:
+        worker.run_claimed(system, jobs[0], None, time.time())
+    except Exception as e:
+        errors.append(e)
+    errors += [err for future in running if (err := future.exception()) is not None]
     if errors:
         raise errors[0]
-
-
-@cache
-def _pool(lane: str) -> ThreadPoolExecutor:
-    """Beside the lane's records (``parallel`` at once), each with its event's other jobs."""
-    most = max(len(route.jobs) for route in ROUTES)
-    return ThreadPoolExecutor(max_workers=lanes()[lane].parallel * most,
-                              thread_name_prefix=f"jobs-{lane}")
 
 
 def _runs_here(system: JobSystem, job: Job, lane: str | None) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import consumer
+from chalicelib import pools
 from chalicelib.consumer import RecordsLeft, handle_batch
 from chalicelib.jobs import Job, JobStatus
 from chalicelib.resources import lanes
@@ -58,24 +58,55 @@ def test_two_invocations_of_a_lane_at_once_each_run_their_batch_at_once(system: 
 def test_an_invoker_s_pool_ends_with_it(system: JobSystem) -> None:
     BEHAVIOUR["test-slow"] = lambda job: time.sleep(0.01)
     lane = lanes()["default"]
-    pools: list[weakref.ref[ThreadPoolExecutor]] = []
+    made: list[weakref.ref[ThreadPoolExecutor]] = []
     threads: list[threading.Thread] = []
 
     def invoke() -> None:
         handle_batch(system, lane, job_records(system, 3, "test-slow"))
-        pool = consumer._pool(lane.name, lane.parallel)  # the one this invocation ran on
-        pools.append(weakref.ref(pool))
+        pool = pools.pool(f"consume-{lane.name}", lane.parallel)  # the one this invocation ran on
+        made.append(weakref.ref(pool))
         threads.extend(pool._threads)
 
     invoker = threading.Thread(target=invoke)
     invoker.start()
     invoker.join()
-    pool = pools[0]
+    pool = made[0]
     assert threads  # the batch ran on the pool
     deadline = time.monotonic() + 5
     while (pool() is not None or any(t.is_alive() for t in threads)) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert pool() is None and not any(t.is_alive() for t in threads)
+
+
+def test_a_records_jobs_run_on_its_own_invokers_pool_which_ends_with_it() -> None:
+    seen: dict[str, list[ThreadPoolExecutor]] = {}
+    refs: list[weakref.ref[ThreadPoolExecutor]] = []
+    threads: list[threading.Thread] = []
+
+    def invoke(name: str) -> None:
+        records = pools.pool("consume-x", 2)
+        inner = list(records.map(lambda _: pools.pool("jobs-x", 3), range(4)))  # from the record threads
+        seen[name] = [records, pools.pool("jobs-x", 3), *inner]
+        refs.extend(weakref.ref(p) for p in seen[name][:2])
+        threads.extend([*records._threads, *seen[name][1]._threads])
+
+    for name in ("a", "b"):  # two local invocations at once, as two containers
+        invoker = threading.Thread(target=invoke, args=(name,))
+        invoker.start()
+        invoker.join()
+    for name in ("a", "b"):
+        records, jobs, *inner = seen[name]
+        assert all(p is jobs for p in inner) and jobs is not records  # one job pool per invoker
+    assert seen["a"][1] is not seen["b"][1]
+    inner[0].submit(time.sleep, 0).result()  # a pool's threads start lazily: give this one a thread
+    threads.extend(inner[0]._threads)
+    seen.clear()
+    del records, jobs, inner
+    deadline = time.monotonic() + 5
+    while (any(r() is not None for r in refs) or any(t.is_alive() for t in threads)) \
+            and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert all(r() is None for r in refs) and not any(t.is_alive() for t in threads)
 
 
 def test_a_batch_claims_its_jobs_together_and_each_record_keeps_its_result(system: JobSystem) -> None:
