@@ -43,3 +43,14 @@ def test_dynamodb_requests_skip_botocore_validation_and_the_others_keep_it(answe
     with pytest.raises(ParamValidationError):
         aws.client("sqs").send_message(QueueUrl="http://127.0.0.1:9/q", MessageBody=5)
     assert len(answered) == 1
+
+
+def test_the_local_workers_make_at_start_what_a_burst_s_first_jobs_would(answered: list[str]) -> None:
+    import sys
+
+    from fila.local.workers import warm
+
+    sys.modules.pop("fpdf", None)
+    warm()
+    assert {"sqs", "dynamodb", "s3", "ses"} <= set(aws._clients) and "fpdf" in sys.modules
+    assert answered == []  # made, not called: nothing reaches AWS
