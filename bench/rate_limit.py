@@ -118,6 +118,12 @@ def run_bull(jobs_n: int, limit: int, per_seconds: int) -> dict[str, Any] | None
     shutil.copy(ROOT / "bench" / "peers" / "bull_limiter.js", work)
     subprocess.run(["npm", "ci", "--silent", "--no-audit", "--no-fund"], cwd=work, check=True, timeout=600,
                    stdout=subprocess.DEVNULL)
+    if shutil.which("redis-server") is None:  # as the seed's run.sh does: Debian's, when we may install
+        if os.geteuid() != 0:
+            print("redis-server not found: install it (apt-get install -y redis-server)", file=sys.stderr)
+            return None
+        subprocess.run("apt-get update -qq && apt-get install -y -qq redis-server", shell=True, check=True,
+                       stdout=subprocess.DEVNULL, timeout=600)
     port = free_port()
     redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                               "--appendonly", "no"], stdout=subprocess.DEVNULL)
