@@ -71,8 +71,8 @@ def _run_at_once(system: JobSystem, jobs: list[Job], lane: str | None) -> None:
         for job in jobs:
             worker.run_claimed(system, job, None, time.time())
         return
-    most = max(len(route.jobs) for route in ROUTES)  # beside the lane's records, each with its jobs
-    others = pools.pool(f"jobs-{lane}", lanes()[lane].parallel * most)
+    most = max(len(route.jobs) for route in ROUTES)  # beside the lane's records, each with its other jobs
+    others = pools.pool(f"jobs-{lane}", lanes()[lane].parallel * (most - 1))
     running = [others.submit(worker.run_claimed, system, job, None, time.time()) for job in jobs[1:]]
     errors: list[BaseException] = []
     try:
