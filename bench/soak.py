@@ -215,8 +215,9 @@ class Soak:
             sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(VISIBILITY_SECONDS)})
 
     def _note(self, what: str) -> None:
+        """Also the wall clock's second: the sweep runs on the minute, so a kill's place next to it shows."""
         self.timeline.append((round(time.monotonic() - self.started, 1), what))
-        print(f"soak: {self.timeline[-1][0]:6.1f}s {what}", flush=True)
+        print(f"soak: {self.timeline[-1][0]:6.1f}s (:{time.gmtime().tm_sec:02d}) {what}", flush=True)
 
     def _busy(self) -> bool:
         """Whether the consumers are running jobs right now (the fake CRM is being called), so that
