@@ -63,6 +63,9 @@ def take_event(system: JobSystem, message: dict[str, Any], redelivered: bool = F
         system.wake_unfinished(system.jobs.of_event(key))
 
 
+MOST_JOBS = max(len(route.jobs) for route in ROUTES)  # of one event
+
+
 def _run_at_once(system: JobSystem, jobs: list[Job], lane: str | None) -> None:
     """Run claimed jobs side by side (the first on this thread), each settling on its own; the first
     error is raised once all have run, so the record is seen again (its redelivery wakes what is
@@ -71,8 +74,7 @@ def _run_at_once(system: JobSystem, jobs: list[Job], lane: str | None) -> None:
         for job in jobs:
             worker.run_claimed(system, job, None, time.time())
         return
-    most = max(len(route.jobs) for route in ROUTES)  # beside the lane's records, each with its other jobs
-    others = pools.pool(f"jobs-{lane}", lanes()[lane].parallel * (most - 1))
+    others = pools.pool(f"jobs-{lane}", lanes()[lane].parallel * (MOST_JOBS - 1))  # each record's others
     running = [others.submit(worker.run_claimed, system, job, None, time.time()) for job in jobs[1:]]
     errors: list[BaseException] = []
     try:

@@ -90,7 +90,7 @@ def test_a_records_jobs_run_on_its_own_invokers_pool_which_ends_with_it() -> Non
         refs.extend(weakref.ref(p) for p in seen[name][:2])
         threads.extend([*records._threads, *seen[name][1]._threads])
 
-    for name in ("a", "b"):  # two local invocations at once, as two containers
+    for name in ("a", "b"):  # two local invocations, as two containers (the first's pools still held)
         invoker = threading.Thread(target=invoke, args=(name,))
         invoker.start()
         invoker.join()
