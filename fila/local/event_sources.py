@@ -125,6 +125,8 @@ class SqsEventSource:
         self.active = 0  # invocations running now
         self.held = 0  # batches received and not yet done (queued for an invoker, or running): while a
         # higher lane holds any, a lower one runs one batch at a time (fila.local.workers.LaneBusy)
+        self.polled = threading.Event()  # its first pass is over: until then SQS may already hide the
+        # messages its first receive took while ``held`` does not count them yet
         self._count_lock = threading.Lock()
 
     def start(self) -> None:
@@ -145,27 +147,32 @@ class SqsEventSource:
 
     def _poll(self) -> None:
         while not self.stopping.is_set():
-            if not self.free.acquire(timeout=0.2):
-                continue
-            try:
-                if self._holding():
-                    self.free.release()
-                    self.stopping.wait(0.05)
-                    continue
-                messages = self.receive_batch()
-            except Exception:
+            self._poll_once()
+            self.polled.set()
+
+    def _poll_once(self) -> None:
+        """Receive one batch for a free invoker, unless the lane is held back."""
+        if not self.free.acquire(timeout=0.2):
+            return
+        try:
+            if self._holding():
                 self.free.release()
-                log.exception("poller %s failed; retrying", self.name)
-                self.stopping.wait(1.0)
-                continue
-            if messages and not self.stopping.is_set():
-                with self._count_lock:
-                    self.held += 1
-                self.batches.put(messages)
-                continue
+                self.stopping.wait(0.05)
+                return
+            messages = self.receive_batch()
+        except Exception:
             self.free.release()
-            if messages:  # received as we stop: give them back now, not after their visibility timeout
-                self.release(messages)
+            log.exception("poller %s failed; retrying", self.name)
+            self.stopping.wait(1.0)
+            return
+        if messages and not self.stopping.is_set():
+            with self._count_lock:
+                self.held += 1
+            self.batches.put(messages)
+            return
+        self.free.release()
+        if messages:  # received as we stop: give them back now, not after their visibility timeout
+            self.release(messages)
 
     def _holding(self) -> bool:
         """Paused by an operator: poll nothing. Giving way to a higher lane that has work: one batch at a

@@ -56,8 +56,8 @@ class LaneBusy:
         self.checked, self.visible = 0.0, False
 
     def __call__(self) -> bool:
-        if self.higher.held:  # batches received and not yet done (running, or about to)
-            return True
+        if self.higher.held or not self.higher.polled.is_set():  # batches received and not yet done
+            return True  # (running, or about to), or a first receive whose batch it cannot count yet
         now = time.monotonic()
         if now - self.checked >= self.every:
             attributes = self.higher.sqs.get_queue_attributes(
