@@ -75,6 +75,7 @@ MIX = (("stripe", "payment_intent.succeeded", 0.24), ("stripe", "customer.create
        ("shopify", "orders/paid", 0.15))
 VISIBILITY_SECONDS = 31  # the least above the consumers' 30 s timeout (which AWS requires)
 SWEEP_AFTER_SECONDS = 15  # the sweep still runs once a minute; it takes events stored 15 s before
+SWEEP_WINDOW_SECONDS = 5  # of each minute, while a sweep of a few hundred events runs (it starts at :00)
 
 
 @dataclass
@@ -139,6 +140,8 @@ class Soak:
         self.outage = Outage(*host_port(self.stack.aws))
         self.stack.env["AWS_ENDPOINT_URL_SQS"] = self.outage.url  # the API's and consumers' SQS calls
         self.timeline: list[tuple[float, str]] = []
+        self.kills_in_a_sweep = 0  # kills in a minute's first seconds, which may fall between a sweep's
+        # send and its marks: the events it sent are healed, and no mark says the sweep sent them
         self.sent = 0
         self.statuses: Counter[int] = Counter()
         self.lock = threading.Lock()
@@ -204,7 +207,8 @@ class Soak:
             "recovery_s": round(recovered - recovery_started, 1), "redriven": redriven,
             "cpu_pct_of_a_core": {"ingest": cpu_share(cpu[0], cpu[1], ingested - self.started),
                                   "drain": cpu_share(cpu[1], cpu[2], drained - ingested)},
-            "timeline": self.timeline, "before_recovery": before, "after_recovery": after,
+            "timeline": self.timeline, "kills_in_a_sweep": self.kills_in_a_sweep,
+            "before_recovery": before, "after_recovery": after,
             "violations": before["violations"] + after["violations"],
         }
 
@@ -248,6 +252,7 @@ class Soak:
                 self._note("SQS endpoint back")
                 cut = True
             elif killed < self.kills and now >= next_kill and (self._busy() or now >= next_kill + 60):
+                self.kills_in_a_sweep += time.gmtime().tm_sec < SWEEP_WINDOW_SECONDS
                 kill_workers(self.stack)
                 killed += 1
                 self._note(f"consumers killed ({killed}/{self.kills}) and restarted")

@@ -19,9 +19,10 @@ def test_chaos_soak_loses_nothing_and_repeats_no_effect() -> None:
     assert set(before["crm_faults"]) == {"503", "429", "timeout", "rejected"}
     assert sum("killed" in what for _, what in result["timeline"]) == 2
     assert sum("unreachable" in what for _, what in result["timeline"]) == 1
-    # a sweep killed between its send and its marks heals without marking (soak lines show the kills'
-    # second of the minute, when the sweep runs): seen once, 90 unmarked; see BENCHMARKS.md, 12-04
-    assert before["not_queued_at_ack"] > 0 and before["swept_not_queued"] > 0, result["timeline"]
+    # the sweep enqueued what the outage left (its marks say so), unless a kill fell between its send and
+    # its marks (seen once in CI: 90 unmarked, all final); lost == 0 below still holds them all
+    assert before["not_queued_at_ack"] > 0, result["timeline"]
+    assert before["swept_not_queued"] > 0 or result["kills_in_a_sweep"] > 0, result["timeline"]
     assert before["crm_replays_absorbed"] > 0  # a timeout's retry, answered by its Idempotency-Key
     # the rejected contacts failed into the DLQs, and one redrive completed them after the fake recovered;
     # a worker killed between a DLQ send and the job's failed record sends it twice (check() allows only that)
