@@ -62,11 +62,12 @@ def run(system: JobSystem, delivery: Delivery, remaining_ms: float, now: float |
         return later(system, delivery, not_before - now, now, until=not_before)
     limit = system.limits.get(delivery.lane)
     if limit is not None:
+        asked = time.monotonic()
         granted, wait = system.lanes.take(delivery.lane, limit, now)
         if not granted:
             return over_limit(system, delivery, wait, now)
-        if wait <= PACE_AT_MOST:  # its turn within the window (a longer window's turns are not paced)
-            time.sleep(wait)
+        if wait <= PACE_AT_MOST:  # its turn within the window (a longer window's turns are not paced),
+            time.sleep(max(0.0, wait - (time.monotonic() - asked)))  # less the take's own round trip
             now += wait
     if body.get("redrive"):  # back from the DLQ: its attempts start over
         restart(system, job_id, now)

@@ -29,6 +29,25 @@ def test_a_fixed_window_grants_max_starts_spaced_and_spreads_the_rest_over_the_w
     assert lanes.take("default", limit, now) == (True, 0.0)  # each lane has its own
 
 
+def test_a_granted_start_waits_for_its_turn_less_the_takes_own_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The turn is a point in time: a take answered 0.2 s late (a busy table) leaves 0.1 s of a 0.3 s wait.
+    Sleeping the whole wait after it started the email lane's jobs late all through a burst."""
+    system = JobSystem(TEST_HANDLERS, store=MemoryStore(), queues=MemoryQueues(),
+                       limits={"email": RateLimit(2, 1)})
+    job = system.enqueue("test-email", {})
+    clock, slept = [100.0], []
+
+    def slow_take(lane: str, limit: RateLimit, now: float) -> tuple[bool, float]:
+        clock[0] += 0.2
+        return True, 0.3
+
+    monkeypatch.setattr(system.lanes, "take", slow_take)
+    monkeypatch.setattr(worker.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(worker.time, "sleep", slept.append)
+    assert run_job(system, job.job_id, lane="email") and EFFECTS[job.job_id] == 1
+    assert slept == [pytest.approx(0.1)]
+
+
 @pytest.fixture
 def fresh_lanes() -> Any:
     resources.lanes.cache_clear()
