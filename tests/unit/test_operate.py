@@ -35,7 +35,7 @@ def test_a_granted_start_waits_for_its_turn_less_the_takes_own_round_trip(monkey
     system = JobSystem(TEST_HANDLERS, store=MemoryStore(), queues=MemoryQueues(),
                        limits={"email": RateLimit(2, 1)})
     job = system.enqueue("test-email", {})
-    clock, slept = [100.0], []
+    clock, slept = [100.0], list[float]()
 
     def slow_take(lane: str, limit: RateLimit, now: float) -> tuple[bool, float]:
         clock[0] += 0.2
