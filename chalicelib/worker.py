@@ -31,12 +31,14 @@ from chalicelib import clock
 from chalicelib.jobs import Job, JobStatus, Permanent, RetryAfter, child_id
 from chalicelib.logs import logger
 from chalicelib.queues import MAX_DELAY_SECONDS, MAX_VISIBILITY_SECONDS
+from chalicelib.resources import RateLimit
 from chalicelib.system import JobSystem
 
 LOCK_MARGIN_SECONDS = 5
 TRACE_LINES = 12
 REPORT_EVERY = 1.0  # seconds
-PACE_AT_MOST = 1.0  # seconds a granted start waits in the worker for its turn in the window
+PACE_AT_MOST = 1.0  # seconds a start waits in the worker for its turn under its lane's rate limit
+TAKES_AT_MOST = 3  # turns a start past its window's limit waits for in place before a new message
 
 
 @dataclass(frozen=True)
@@ -62,19 +64,35 @@ def run(system: JobSystem, delivery: Delivery, remaining_ms: float, now: float |
         return later(system, delivery, not_before - now, now, until=not_before)
     limit = system.limits.get(delivery.lane)
     if limit is not None:
-        asked = time.monotonic()
-        granted, wait = system.lanes.take(delivery.lane, limit, now)
+        granted, wait, now = take_turn(system, delivery.lane, limit, now)
         if not granted:
             return over_limit(system, delivery, wait, now)
-        if wait <= PACE_AT_MOST:  # its turn within the window (a longer window's turns are not paced),
-            time.sleep(max(0.0, wait - (time.monotonic() - asked)))  # less the take's own round trip
-            now += wait
     if body.get("redrive"):  # back from the DLQ: its attempts start over
         restart(system, job_id, now)
     job = system.jobs.claim(job_id, lock_until(now, remaining_ms), now)
     if job is None:
         return _unclaimable(system, delivery, job_id, now)
     return run_claimed(system, job, delivery, now)
+
+
+def take_turn(system: JobSystem, lane: str, limit: RateLimit, now: float) -> tuple[bool, float, float]:
+    """A start under the lane's rate limit: (granted, seconds to its turn if not, the clock at the start).
+
+    A turn at most PACE_AT_MOST away is waited for here, less the take's own round trip: a granted start's
+    place in its window, and a start past the window's limit, which takes again at the turn it was told
+    (TAKES_AT_MOST times at most). A new message for it would cost three SQS calls and come back on a
+    whole second. A longer window's turns are not paced: a granted start starts now."""
+    tries = 0
+    while True:
+        tries += 1
+        asked = time.monotonic()
+        granted, wait = system.lanes.take(lane, limit, now)
+        if wait > PACE_AT_MOST or (not granted and tries == TAKES_AT_MOST):
+            return granted, wait, now
+        time.sleep(max(0.0, wait - (time.monotonic() - asked)))
+        now += wait
+        if granted:
+            return True, 0.0, now
 
 
 def goes_to_claim(system: JobSystem, body: Any, lane: str, now: float) -> bool:

@@ -76,20 +76,54 @@ def test_a_malformed_rate_limit_setting_names_itself_and_is_not_guessed(
 
 
 def test_a_job_over_its_lanes_limit_waits_without_spending_an_attempt() -> None:
+    """A turn more than a second away: a new message, due when its window opens (10 s windows here)."""
+    system = JobSystem(TEST_HANDLERS, store=MemoryStore(), queues=MemoryQueues(),
+                       limits={"email": RateLimit(2, 10)})
+    jobs = [system.enqueue("test-email", {"n": n}) for n in range(3)]
+    sent = len(queues_of(system).sent)
+    now = float(int(time.time()) // 10 * 10) + 0.25
+    assert all(run_job(system, j.job_id, now=now, lane="email") for j in jobs)
+    late = system.jobs.get(jobs[2].job_id)
+    assert late is not None and late.status == JobStatus.WAITING and late.attempts_made == 0
+    assert EFFECTS[jobs[2].job_id] == 0 and EFFECTS[jobs[0].job_id] == 1 and EFFECTS[jobs[1].job_id] == 1
+    (again,) = queues_of(system).sent[sent:]
+    assert again.lane == "email" and again.body["job_id"] == jobs[2].job_id and again.delay == 10
+    assert queues_of(system).visibility == []  # not a changed visibility: that would count a receive
+    assert run_job(system, jobs[2].job_id, now=now + 10, lane="email")
+    assert EFFECTS[jobs[2].job_id] == 1
+
+
+@pytest.fixture
+def paced(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The worker's sleeps, recorded instead of slept; its takes answer at once."""
+    slept = list[float]()
+    monkeypatch.setattr(worker.time, "monotonic", lambda: 0.0)
+    monkeypatch.setattr(worker.time, "sleep", slept.append)
+    return slept
+
+
+def test_a_start_past_the_limit_whose_turn_is_within_a_second_waits_for_it_in_place(paced: list[float]) -> None:
     system = JobSystem(TEST_HANDLERS, store=MemoryStore(), queues=MemoryQueues(),
                        limits={"email": RateLimit(2, 1)})
     jobs = [system.enqueue("test-email", {"n": n}) for n in range(3)]
     sent = len(queues_of(system).sent)
-    now = float(int(time.time())) + 0.25
-    assert all(run_job(system, j.job_id, now=now, lane="email") for j in jobs)
-    late = system.jobs.get(jobs[2].job_id)
-    assert late is not None and late.status == JobStatus.WAITING and late.attempts_made == 0
-    assert EFFECTS[jobs[2].job_id] == 0 and EFFECTS[jobs[0].job_id] == 1
-    (again,) = queues_of(system).sent[sent:]  # a new message, due when its window opens
-    assert again.lane == "email" and again.body["job_id"] == jobs[2].job_id and again.delay == 1
-    assert queues_of(system).visibility == []  # not a changed visibility: that would count a receive
-    assert run_job(system, jobs[2].job_id, now=now + 1, lane="email")
-    assert EFFECTS[jobs[2].job_id] == 1
+    assert all(run_job(system, j.job_id, now=1000.25, lane="email") for j in jobs)
+    # its window's two turns at 1000.0 and 1000.5; the third is told 1001.0, waits, takes the new window's first
+    assert paced == [0.0, 0.25, 0.75, 0.0]
+    assert all(EFFECTS[j.job_id] == 1 for j in jobs) and queues_of(system).sent[sent:] == []
+
+
+def test_a_start_refused_again_and_again_gets_a_new_message_after_its_last_try(
+        paced: list[float], monkeypatch: pytest.MonkeyPatch) -> None:
+    system = JobSystem(TEST_HANDLERS, store=MemoryStore(), queues=MemoryQueues(),
+                       limits={"email": RateLimit(2, 1)})
+    job = system.enqueue("test-email", {})
+    sent = len(queues_of(system).sent)
+    monkeypatch.setattr(system.lanes, "take", lambda lane, limit, now: (False, 0.5))
+    assert run_job(system, job.job_id, lane="email") and EFFECTS[job.job_id] == 0
+    assert paced == [0.5] * (worker.TAKES_AT_MOST - 1)
+    (again,) = queues_of(system).sent[sent:]
+    assert again.body["job_id"] == job.job_id and again.delay == 1
 
 
 def test_lanes_without_a_limit_never_ask() -> None:
