@@ -64,9 +64,11 @@ def run(system: JobSystem, delivery: Delivery, remaining_ms: float, now: float |
         return later(system, delivery, not_before - now, now, until=not_before)
     limit = system.limits.get(delivery.lane)
     if limit is not None:
-        granted, wait, now = take_turn(system, delivery.lane, limit, now)
+        asked = now
+        granted, wait, now = take_turn(system, delivery.lane, limit, now, remaining_ms)
         if not granted:
             return over_limit(system, delivery, wait, now)
+        remaining_ms -= (now - asked) * 1000  # waited for its turn: the invocation's end came closer
     if body.get("redrive"):  # back from the DLQ: its attempts start over
         restart(system, job_id, now)
     job = system.jobs.claim(job_id, lock_until(now, remaining_ms), now)
@@ -75,22 +77,24 @@ def run(system: JobSystem, delivery: Delivery, remaining_ms: float, now: float |
     return run_claimed(system, job, delivery, now)
 
 
-def take_turn(system: JobSystem, lane: str, limit: RateLimit, now: float) -> tuple[bool, float, float]:
+def take_turn(system: JobSystem, lane: str, limit: RateLimit, now: float, remaining_ms: float
+              ) -> tuple[bool, float, float]:
     """A start under the lane's rate limit: (granted, seconds to its turn if not, the clock at the start).
 
     A turn at most PACE_AT_MOST away is waited for here, less the take's own round trip: a granted start's
     place in its window, and a start past the window's limit, which takes again at the turn it was told
     (TAKES_AT_MOST times at most). A new message for it would cost three SQS calls and come back on a
-    whole second. A longer window's turns are not paced: a granted start starts now."""
-    tries = 0
+    whole second. A longer wait, or one the invocation has no time for, is not: a granted start starts
+    now, a refused one gets a new message."""
+    tries, left = 0, remaining_ms / 1000 - LOCK_MARGIN_SECONDS
     while True:
         tries += 1
         asked = time.monotonic()
         granted, wait = system.lanes.take(lane, limit, now)
-        if wait > PACE_AT_MOST or (not granted and tries == TAKES_AT_MOST):
+        if wait > min(PACE_AT_MOST, left) or (not granted and tries == TAKES_AT_MOST):
             return granted, wait, now
         time.sleep(max(0.0, wait - (time.monotonic() - asked)))
-        now += wait
+        now, left = now + wait, left - wait
         if granted:
             return True, 0.0, now
 

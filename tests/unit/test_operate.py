@@ -15,7 +15,7 @@ from chalicelib.resources import RateLimit
 from chalicelib.store.lanes import minute_slot
 from chalicelib.system import JobSystem
 from fila.memory import MemoryQueues, MemoryStore
-from tests.unit.conftest import BEHAVIOUR, EFFECTS, TEST_HANDLERS, queues_of, run_job
+from tests.unit.conftest import BEHAVIOUR, EFFECTS, TEST_HANDLERS, deliver, queues_of, run_job
 
 # --- rate limits ---------------------------------------------------------------------------------------
 
@@ -111,6 +111,32 @@ def test_a_start_past_the_limit_whose_turn_is_within_a_second_waits_for_it_in_pl
     # its window's two turns at 1000.0 and 1000.5; the third is told 1001.0, waits, takes the new window's first
     assert paced == [0.0, 0.25, 0.75, 0.0]
     assert all(EFFECTS[j.job_id] == 1 for j in jobs) and queues_of(system).sent[sent:] == []
+
+
+def test_an_invocation_near_its_end_waits_for_no_turn_and_its_claim_ends_with_it(
+        paced: list[float], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Waiting past the invocation's end would lose the whole batch to a timeout: the refused start gets
+    a new message at once. A start that did wait holds its claim only until the invocation's end."""
+    system = JobSystem(TEST_HANDLERS, store=MemoryStore(), queues=MemoryQueues(),
+                       limits={"email": RateLimit(2, 1)})
+    jobs = [system.enqueue("test-email", {"n": n}) for n in range(3)]
+    sent = len(queues_of(system).sent)
+    locks, claim = list[float](), system.jobs.claim
+
+    def claiming(job_id: str, until: float, now: float) -> Any:
+        locks.append(until)
+        return claim(job_id, until, now)
+
+    monkeypatch.setattr(system.jobs, "claim", claiming)
+    for job in jobs[:2]:
+        deliver(system, {"kind": "job", "job_id": job.job_id}, "email", now=1000.25, remaining_ms=30_000)
+    assert paced == [0.0, 0.25]  # the second waited for its turn at 1000.5, its invocation's end 0.25 s closer
+    assert locks == [1000.25 + 30 + worker.LOCK_MARGIN_SECONDS] * 2
+    deliver(system, {"kind": "job", "job_id": jobs[2].job_id}, "email", now=1000.25,
+            remaining_ms=(worker.LOCK_MARGIN_SECONDS + 0.5) * 1000)  # half a second left, its turn 0.75 away
+    assert paced == [0.0, 0.25] and EFFECTS[jobs[2].job_id] == 0
+    (again,) = queues_of(system).sent[sent:]
+    assert again.body["job_id"] == jobs[2].job_id and again.delay == 1
 
 
 def test_a_start_refused_again_and_again_gets_a_new_message_after_its_last_try(
