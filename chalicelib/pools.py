@@ -24,6 +24,8 @@ _here = threading.local()  # .container: an invoker's own; .adopted: a weak refe
 def pool(name: str, size: int) -> ThreadPoolExecutor:
     """This container's pool ``name`` of ``size`` threads."""
     container = _container()
+    if (made := container.pools.get(name)) is not None:  # every batch and record asks: no lock once made
+        return made
     with container.lock:
         if name not in container.pools:
             container.pools[name] = ThreadPoolExecutor(max_workers=max(1, size), thread_name_prefix=name,
