@@ -35,16 +35,17 @@ from typing import Any
 from chalice import Blueprint
 from chalice.app import SQSEvent
 
-from chalicelib import dispatch, pools, runtime, worker
+from chalicelib import dispatch, pools, runtime, sweep, worker
 from chalicelib.jobs import Job
 from chalicelib.logs import logger
-from chalicelib.queues import HeldWakes, send_held
+from chalicelib.queues import HeldWakes, send_held, unheld
 from chalicelib.resources import Lane, lanes
 from chalicelib.settings import resource_name
 from chalicelib.system import JobSystem
 
 blueprint = Blueprint(__name__)
 DEFAULT_REMAINING_MS = 30_000
+SWEEP_MARGIN_SECONDS = 5.0  # of an invocation's time, left to an early sweep's last page and the batch
 
 
 class RecordsLeft(Exception):
@@ -73,6 +74,10 @@ def process(system: JobSystem, record: dict[str, Any], message: Any, lane: str, 
         delivery = worker.Delivery(receipt_handle=record["receiptHandle"], body=message, lane=lane,
                                    sent_at=int(attributes.get("SentTimestamp", "0")) / 1000)
         return worker.run(system, delivery, remaining_ms, claimed=claimed)
+    if kind == "sweep":  # asked for after a failed enqueue (sweep.Stranded); it sends before it marks
+        sweep.sweep(system.with_queues(unheld(system.queues)),
+                    budget_seconds=min(sweep.BUDGET_SECONDS, remaining_ms / 1000 - SWEEP_MARGIN_SECONDS))
+        return True
     system.queues.to_dlq(lane, {"kind": "poison", "body": record["body"][:200_000]},
                          "the message is not a fila event or job message")
     logger.warning("poison message moved to the DLQ", extra={"message_id": record["messageId"], "lane": lane})

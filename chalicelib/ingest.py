@@ -34,6 +34,7 @@ from chalicelib.routing import route_for
 from chalicelib.schemes import schemes
 from chalicelib.settings import settings
 from chalicelib.store.events import EventRecords
+from chalicelib.sweep import Stranded
 
 blueprint = Blueprint(__name__)
 
@@ -44,6 +45,7 @@ KEPT_HEADERS = (
     "x-shopify-topic", "x-shopify-webhook-id", "x-shopify-shop-domain", "x-shopify-api-version",
     "x-shopify-event-id", "webhook-id", "webhook-timestamp",
 )
+STRANDED = Stranded()  # this container's
 
 
 @blueprint.route("/webhooks/{source}", methods=["POST"], content_types=["*/*"])
@@ -54,7 +56,8 @@ def receive(source: str) -> Response:
         raw = request.raw_body
         body = raw if isinstance(raw, bytes) else raw.encode()
         system = runtime.system()
-        ack = accept(source, request.headers, body, events=system.events, queues=system.queues)
+        ack = accept(source, request.headers, body, events=system.events, queues=system.queues,
+                     stranded=STRANDED)
     except FilaError as err:
         logger.info("webhook rejected", extra={"source": source[:32], "outcome": err.code})
         metrics.record({"source": source if source in SCHEMES else "unknown", "outcome": err.code},
@@ -76,8 +79,9 @@ class Ack:
 
 
 def accept(source: str, headers: Mapping[str, str], body: bytes, *, events: EventRecords, queues: Queues,
-           now: float | None = None) -> Ack:
-    """Verify, store and enqueue one delivery; the ack body, or a FilaError saying why not."""
+           now: float | None = None, stranded: Stranded | None = None) -> Ack:
+    """Verify, store and enqueue one delivery; the ack body, or a FilaError saying why not. ``stranded``:
+    what the container remembers of failed sends, to ask for an early sweep once sends work again."""
     scheme = SCHEMES.get(source)
     if scheme is None:
         raise UnknownSource(f"unknown source {source[:64]!r}; expected one of {sorted(SCHEMES)}")
@@ -109,19 +113,21 @@ def accept(source: str, headers: Mapping[str, str], body: bytes, *, events: Even
         raise Unavailable("the event could not be stored; retry later") from err
     outcome = "accepted" if first else "duplicate"
     if first and route is not None:
-        outcome = _enqueue(queues, event, route.lane)
+        outcome = _enqueue(queues, event, route.lane, stranded or Stranded())
     logger.info("webhook", extra={"source": source, "event_id": event_id, "event_type": event_type,
                                   "outcome": outcome, "bytes": len(body)})
     return Ack(event_id, duplicate=not first, outcome=outcome)
 
 
-def _enqueue(queues: Queues, event: Event, lane: str) -> str:
+def _enqueue(queues: Queues, event: Event, lane: str, stranded: Stranded) -> str:
     try:
         queues.send(lane, event_message(event))
     except Exception as err:  # stored is enough: the sweep enqueues it later
         logger.warning("enqueue failed; the recovery sweep will enqueue it",  # the cause, not a traceback
                        extra={"source": event.source, "event_id": event.event_id, "error": repr(err)[:300]})
+        stranded.failed()
         return "accepted-not-queued"
+    stranded.sent(queues)
     return "accepted"
 
 

@@ -198,6 +198,11 @@ class HeldWakes:
         return self.queues.redrive(lane, progress)
 
 
+def unheld(queues: Queues) -> Queues:
+    """What sends at once: for work whose order of sends and writes matters (the sweep's)."""
+    return queues.queues if isinstance(queues, HeldWakes) else queues
+
+
 def send_held(queues: Queues, held: Mapping[int, HeldWakes]) -> set[int]:
     """Every record's held wakes, ten to a call per lane; the keys of those whose wakes were not sent."""
     by_lane: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)

@@ -8,10 +8,17 @@ them again. A second message (that, two overlapping sweeps, or a slow original s
 dispatch's own condition takes an event once. One send and one mark at a time, a sweep behind a
 backlog spent most of its budget re-sending events still queued (the chaos soak's events whose send
 failed waited up to a minute more for it).
+
+A container whose send failed asks for an early sweep with its first send that works again
+(``Stranded``): a message on the maintenance lane, delayed until what it stranded is old enough to be
+swept. Without it an outage's events waited for the next minute's sweep on top of that (the chaos
+soak's drain moved by up to a minute with the phase of the clock). The schedule stays the backstop (a
+container that gets no further request).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +29,7 @@ from chalice import Blueprint, Rate
 from chalicelib import clock, runtime
 from chalicelib.dispatch import event_message
 from chalicelib.logs import logger
+from chalicelib.queues import Queues
 from chalicelib.settings import settings
 from chalicelib.stats import sample_depths
 from chalicelib.system import JobSystem
@@ -30,6 +38,8 @@ blueprint = Blueprint(__name__)
 PAGE = 100
 BUDGET_SECONDS = 40.0  # of the sweep Lambda's 60 s
 MARKS_AT_ONCE = 8  # conditional UpdateItems in flight: a page's marks in about a tenth of the time
+LANE = "maintenance"  # where an early sweep is asked for
+REQUEST = {"kind": "sweep"}
 
 
 def sweep(system: JobSystem | None = None, now: float | None = None,
@@ -53,6 +63,34 @@ def sweep(system: JobSystem | None = None, now: float | None = None,
             enqueued += len(page)
     logger.info("recovery sweep", extra={"enqueued": enqueued})
     return enqueued
+
+
+class Stranded:
+    """Whether this container failed to enqueue an event since it last asked for a sweep."""
+
+    def __init__(self) -> None:
+        self.pending = False
+        self.lock = threading.Lock()
+
+    def failed(self) -> None:
+        self.pending = True
+
+    def sent(self, queues: Queues) -> None:
+        """A send worked: ask once for a sweep when the events stranded before it are old enough (a
+        third call on this one ack; a request that fails is asked for again with the next send)."""
+        if not self.pending:  # every other ack: one attribute read
+            return
+        with self.lock:  # one request per outage, whichever of the container's requests gets here
+            if not self.pending:
+                return
+            self.pending = False
+        try:
+            queues.send(LANE, REQUEST, delay=settings().sweep_after_seconds + 1)
+        except Exception as err:
+            self.pending = True
+            logger.warning("could not ask for an early sweep", extra={"error": repr(err)[:300]})
+            return
+        logger.info("early sweep asked for after a failed enqueue", extra={"lane": LANE})
 
 
 EVERY_MINUTE = Rate(1, unit=Rate.MINUTES)

@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -14,9 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import app as fila
-from chalicelib import aws, queues, runtime
+from chalicelib import aws, ingest, queues, runtime
 from chalicelib.ingest import accept
-from chalicelib.sweep import sweep
+from chalicelib.settings import resource_name
+from chalicelib.settings import settings as fila_settings
+from chalicelib.sweep import Stranded, sweep
 from fila.local.event_sources import lambda_record
 from tests.integration.conftest import Emulated
 from tests.signing import stripe_delivery, stripe_event
@@ -27,6 +30,8 @@ DEAD = "http://127.0.0.1:9"
 @pytest.fixture
 def outage(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Make one AWS service unreachable (its own endpoint variable), then bring it back."""
+    monkeypatch.setattr(ingest, "STRANDED", Stranded())  # what the outage strands, this test's alone
+
     def down(service_env: str) -> None:
         monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service_env}", DEAD)
         aws.reset()
@@ -110,6 +115,27 @@ def test_one_sweep_enqueues_every_page_an_outage_left(
     aws.reset()
     assert sweep(now=time.time() + 120) == 5
     assert {json.loads(m["Body"])["event_id"] for m in emulated.all_messages()} == acked
+
+
+def test_after_an_outage_the_next_ack_asks_for_a_sweep_that_enqueues_what_it_stranded(
+        client: Client, emulated: Emulated, outage: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not the minute's schedule: the maintenance lane's consumer sweeps once the stranded events are old
+    enough (``SWEEP_AFTER_SECONDS``, 0 here, so the request comes due a second after it is sent)."""
+    monkeypatch.setattr("chalicelib.sweep.settings", lambda: replace(fila_settings(), sweep_after_seconds=0))
+    outage("SQS")
+    _, stranded = post(client, *stripe_delivery(stripe_event("customer.updated")))
+    monkeypatch.delenv("AWS_ENDPOINT_URL_SQS")
+    aws.reset()
+    _, back = post(client, *stripe_delivery(stripe_event("customer.updated")))
+    url = emulated.sqs.get_queue_url(QueueName=resource_name("maintenance"))["QueueUrl"]
+    received = emulated.sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5, AttributeNames=["All"])["Messages"]
+    assert [json.loads(m["Body"]) for m in received] == [{"kind": "sweep"}]
+    records = {"Records": [lambda_record(m, "arn:aws:sqs:us-east-1:000000000000:maintenance", "us-east-1")
+                           for m in received]}
+    assert fila.app.handler_map["consume_maintenance"](records, None) == {"batchItemFailures": []}
+    queued = [json.loads(m["Body"])["event_id"] for m in emulated.messages("default")]
+    assert stranded["event_id"] in queued and back["event_id"] in queued  # the latter twice: a no-op
+    assert emulated.messages("maintenance") == []  # asked for once
 
 
 def test_sweep_racing_a_slow_enqueue_dispatches_the_event_once(client: Client, emulated: Emulated) -> None:

@@ -3,21 +3,28 @@ and the recovery sweep, on the in-memory store."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from chalicelib import routing
+from chalicelib import ingest, routing
 from chalicelib.clock import iso
+from chalicelib.consumer import handle_batch
 from chalicelib.dispatch import event_message, replay, take_event
 from chalicelib.events import Event, EventStatus, status_of
 from chalicelib.jobs import JobStatus
-from chalicelib.resources import RateLimit
+from chalicelib.resources import RateLimit, lanes
 from chalicelib.routing import Route, route_for
 from chalicelib.schemes import schemes
-from chalicelib.sweep import sweep
+from chalicelib.settings import settings
+from chalicelib.sweep import Stranded, sweep
 from chalicelib.system import Handler, JobSystem, handler
+from fila.memory import MemoryQueues
+from tests.signing import stripe_delivery, stripe_event
 from tests.unit.conftest import BEHAVIOUR, EFFECTS, effect, queues_of, run_job
 
 
@@ -307,3 +314,78 @@ def test_an_events_jobs_on_its_lane_run_at_once(system: JobSystem) -> None:
     take_event(system, event_message(event), lane="high", remaining_ms=30_000)
     assert {j.name: (j.status, j.attempts_made) for j in system.jobs.of_event(event.key)} == {
         name: (JobStatus.COMPLETED, 1) for name in PAYMENT_JOBS}
+
+
+def _post(client: Any, event_id: str) -> str:
+    headers, body = stripe_delivery(stripe_event("customer.updated", event_id))
+    answer = client.http.post("/webhooks/stripe", headers=headers, body=body)
+    assert answer.status_code == 200
+    return str(answer.json_body["event_id"])
+
+
+@pytest.fixture
+def outage(app_client: Any, system: JobSystem, monkeypatch: pytest.MonkeyPatch) -> Callable[[int], MemoryQueues]:
+    """Acks whose sends fail: ``outage(n)`` posts n events while SQS is unreachable (a container of its own)."""
+    monkeypatch.setattr(ingest, "STRANDED", Stranded())
+
+    def strand(count: int) -> MemoryQueues:
+        queues = queues_of(system)
+        queues.fail_sends = count
+        for n in range(count):
+            _post(app_client, f"evt_out{n}")
+        return queues
+
+    return strand
+
+
+def test_a_container_whose_send_failed_asks_for_one_early_sweep_when_sends_work_again(
+        app_client: Any, outage: Callable[[int], MemoryQueues]) -> None:
+    """An SQS outage's events waited for the next minute's sweep, on top of ``SWEEP_AFTER_SECONDS``."""
+    queues = outage(2)
+    assert queues.bodies() == []  # nothing to ask for, and nothing to ask with
+    _post(app_client, "evt_back")
+    _post(app_client, "evt_after")
+    sweeps = [s for s in queues.sent if s.body == {"kind": "sweep"}]
+    assert [(s.lane, s.delay) for s in sweeps] == [("maintenance", settings().sweep_after_seconds + 1)]
+    assert [b["event_id"] for b in queues.bodies("default")] == ["evt_back", "evt_after"]
+
+
+def test_an_early_sweep_request_that_fails_is_asked_for_again_with_the_next_send(
+        app_client: Any, outage: Callable[[int], MemoryQueues], monkeypatch: pytest.MonkeyPatch) -> None:
+    queues = outage(1)
+    send = queues.send
+    refused: list[str] = []
+
+    def maintenance_down(lane: str, body: dict[str, Any], delay: int = 0) -> None:
+        if lane == "maintenance" and not refused:
+            refused.append(lane)
+            raise ConnectionError("down")
+        send(lane, body, delay)
+
+    monkeypatch.setattr(queues, "send", maintenance_down)
+    _post(app_client, "evt_1")
+    assert refused and queues.bodies("maintenance") == []
+    _post(app_client, "evt_2")
+    _post(app_client, "evt_3")
+    assert queues.bodies("maintenance") == [{"kind": "sweep"}]
+
+
+def test_a_sweep_message_sweeps_sending_before_its_batch_ends(system: JobSystem,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its sends are not a record's wakes: held to the batch's end, they would follow the marks, and a
+    consumer killed between the two would leave marked events that no sweep sends again."""
+    now = time.time()
+    event = stored(system, "customer.updated", "evt_stranded", received_at=iso(now - 3600))
+    mark_swept = system.events.mark_swept
+
+    def marked_after_the_send(key: str, at: str) -> None:
+        assert [b["event_id"] for b in queues_of(system).bodies("default")] == ["evt_stranded"]
+        mark_swept(key, at)
+
+    monkeypatch.setattr(system.events, "mark_swept", marked_after_the_send)
+    record = {"messageId": "m-1", "receiptHandle": "r-1", "body": json.dumps({"kind": "sweep"}),
+              "attributes": {"ApproximateReceiveCount": "1"}}
+    assert handle_batch(system, lanes()["maintenance"], [record]) == {"batchItemFailures": []}
+    assert sweep(system, now=now + 120) == 0  # swept and marked: the schedule finds nothing left
+    assert queues_of(system).dead == {}  # not taken for a poison message
+    assert [b["event_id"] for b in queues_of(system).bodies("default")] == [event.event_id]
