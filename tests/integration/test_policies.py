@@ -12,6 +12,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -20,8 +21,10 @@ import pytest
 from chalice.test import Client
 
 import app as fila
-from chalicelib import aws, queues
+from chalicelib import aws, ingest, queues
 from chalicelib.resources import lanes
+from chalicelib.settings import settings
+from chalicelib.sweep import Stranded
 from fila.deploy import POLICIES
 from fila.local.event_sources import failed_ids, lambda_record
 from fila.local.fakes import Fakes
@@ -103,7 +106,28 @@ def drain(recorder: Recorder, timeout: float = 20) -> None:
     raise AssertionError(f"the lanes did not drain: {left}")
 
 
-def test_every_function_calls_only_what_its_policy_allows(client: Client, targets: Fakes) -> None:
+def strand_one_then_ask_for_a_sweep(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ack whose send fails (stored, left for the sweep), then one whose send works and asks for an
+    early sweep, due a second later (``SWEEP_AFTER_SECONDS`` 0 here)."""
+    monkeypatch.setattr(ingest, "STRANDED", Stranded())
+    monkeypatch.setattr("chalicelib.sweep.settings", lambda: replace(settings(), sweep_after_seconds=0))
+    send, refused = queues.SqsQueues.send, list[str]()
+
+    def first_refused(self: queues.SqsQueues, lane: str, body: dict[str, Any], delay: int = 0) -> None:
+        if not refused:
+            refused.append(lane)
+            raise ConnectionError("SQS unreachable")
+        send(self, lane, body, delay)
+
+    monkeypatch.setattr(queues.SqsQueues, "send", first_refused)
+    for _ in range(2):
+        headers, body = stripe_delivery(stripe_event("customer.updated"))
+        assert client.http.post("/webhooks/stripe", headers=headers, body=body).status_code == 200
+    time.sleep(1.5)  # the request's delay: a delayed message is not counted as work by ``drain``
+
+
+def test_every_function_calls_only_what_its_policy_allows(client: Client, targets: Fakes,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     recorder = Recorder().as_function("api_handler")
     auth = {"Authorization": "Bearer fila-local-admin"}
     payment = stripe_event("payment_intent.succeeded")
@@ -133,13 +157,17 @@ def test_every_function_calls_only_what_its_policy_allows(client: Client, target
         assert client.http.post(call, headers=auth).status_code == 200, call
     assert client.http.get("/admin/api/queues/high/stats", headers=auth).status_code == 200
     recorder.calls["api_handler"].add("lambda:UpdateEventSourceMapping")  # no mapping exists on this stage
+    recorder.as_function("api_handler")
+    strand_one_then_ask_for_a_sweep(client, monkeypatch)
+    drain(recorder)  # the maintenance lane's consumer runs the early sweep
     recorder.as_function("recovery_sweep")
     fila.app.handler_map["recovery_sweep"](scheduled_event("recovery_sweep", __import__("datetime").datetime.now()), None)
     recorder.as_function("sync_crm")
     fila.app.handler_map["sync_crm"](scheduled_event("sync_crm", __import__("datetime").datetime.now()), None)
 
     assert set(recorder.calls) >= {"api_handler", "consume_high", "consume_default", "consume_email",
-                                   "recovery_sweep", "sync_crm"}
+                                   "consume_maintenance", "recovery_sweep", "sync_crm"}
+    assert "sqs:SendMessage" in recorder.calls["consume_maintenance"]  # the early sweep sent what was stranded
     for function, calls in recorder.calls.items():
         missing = calls - granted(function)
         assert not missing, f"{function} calls {sorted(missing)}, which its policy (fila/deploy.py) lacks"
