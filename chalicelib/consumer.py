@@ -74,7 +74,7 @@ def process(system: JobSystem, record: dict[str, Any], message: Any, lane: str, 
         delivery = worker.Delivery(receipt_handle=record["receiptHandle"], body=message, lane=lane,
                                    sent_at=int(attributes.get("SentTimestamp", "0")) / 1000)
         return worker.run(system, delivery, remaining_ms, claimed=claimed)
-    if kind == "sweep":  # asked for after a failed enqueue (sweep.Stranded); it sends before it marks
+    if kind == sweep.REQUEST["kind"]:  # asked for after a failed enqueue (sweep.Stranded); sends, then marks
         sweep.sweep(system.with_queues(unheld(system.queues)),
                     budget_seconds=min(sweep.BUDGET_SECONDS, remaining_ms / 1000 - SWEEP_MARGIN_SECONDS))
         return True
