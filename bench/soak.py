@@ -23,7 +23,9 @@ worker killed between such a send and its completion record repeats that send, s
 message counts as a violation unless the job's record shows that attempt was cut short (an
 attempt claimed and never settled); so does a job twice in a DLQ (a worker killed between its DLQ
 send and the job's ``failed`` record). CPU per role of the stack's processes (emulator, API,
-consumers) is read from /proc for ingest and drain, to say what bounded them. Results:
+consumers) is read from /proc for ingest and drain, to say what bounded them. The soak settled when
+its last job did: its ``finished_at``, from the first post (the drain's poll sees it a poll and two
+scans later). Results:
 bench/results/soak-<time>.json and a Markdown summary.
 Only 127.0.0.1 is contacted.
 """
@@ -54,6 +56,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.chaos import CpuMeter, Outage, cpu_share, kill_workers  # noqa: E402
 from bench.record import rate_limits  # noqa: E402
+from chalicelib.clock import parse_iso  # noqa: E402
 from chalicelib.events import EventStatus, status_of  # noqa: E402
 from chalicelib.jobs import Job  # noqa: E402
 from chalicelib.resources import lanes  # noqa: E402
@@ -146,6 +149,8 @@ class Soak:
         self.statuses: Counter[int] = Counter()
         self.lock = threading.Lock()
         self.started = 0.0
+        self.started_wall = 0.0  # the same moment on the clock fila's records use
+        self.last_settle = 0.0  # the newest job settle (finished_at) the drain saw, on that clock
         self.chaos_failed: Exception | None = None
         env = aws_env(self.stack.aws)
         self.aws = boto3.session.Session(aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
@@ -176,7 +181,7 @@ class Soak:
         meter = CpuMeter(self.stack)
         with meter:
             cpu = [meter.reading()]
-            self.started = time.monotonic()
+            self.started, self.started_wall = time.monotonic(), time.time()
             chaos = threading.Thread(target=self._chaos, daemon=True)
             chaos.start()
             self._ingest()
@@ -186,7 +191,8 @@ class Soak:
             if self.chaos_failed is not None:
                 raise self.chaos_failed
             self._drain(timeout=max(300.0, len(self.planned) * 0.3))
-            drained = time.monotonic()
+            drained = time.monotonic()  # the drain's poll saw it (up to a poll and two scans late)
+            settled = self.last_settle - self.started_wall
             cpu.append(meter.reading())
         before = self.check(recovered=False)
 
@@ -204,6 +210,7 @@ class Soak:
             "deliveries": len(self.planned), "posts": self.sent, "statuses": dict(self.statuses),
             "resent": Counter(p.resend for p in self.planned if p.resend),
             "ingest_s": round(ingested - self.started, 1), "drain_s": round(drained - ingested, 1),
+            "settled_s": round(settled, 1),
             "recovery_s": round(recovered - recovery_started, 1), "redriven": redriven,
             "cpu_pct_of_a_core": {"ingest": cpu_share(cpu[0], cpu[1], ingested - self.started),
                                   "drain": cpu_share(cpu[1], cpu[2], drained - ingested)},
@@ -312,8 +319,11 @@ class Soak:
             if depth == 0:  # scans are heavy for the emulator: only once the queues are empty
                 statuses = self.event_statuses()
                 pending = sum(1 for p in self.planned if statuses.get(p.key) not in FINAL)
-                jobs = Counter(j["status"]["S"] for j in self.scan("jobs"))
+                records = self.scan("jobs")
+                jobs = Counter(j["status"]["S"] for j in records)
                 if pending == 0 and set(jobs) <= {"completed", "failed"}:
+                    self.last_settle = max((parse_iso(j["finished_at"]["S"]) for j in records if "finished_at" in j),
+                                           default=0.0)
                     self._note("drained")
                     return
             if time.monotonic() - reported >= 10:
@@ -499,7 +509,8 @@ def markdown(result: dict[str, Any]) -> str:
         ("consumer kills; SQS outages", f"{sum('killed' in w for _, w in result['timeline'])}; "
                                         f"{sum('unreachable' in w for _, w in result['timeline'])} of 3 s"),
         ("events whose send failed at the ack (SQS cut); of them enqueued by the recovery sweep",
-         f"{before['not_queued_at_ack']}; {before['swept_not_queued']} (the rest had reached SQS, the answer had not)"),
+         f"{before['not_queued_at_ack']}; {before['swept_not_queued']} (the rest were carried by their container's "
+         "next send, or had reached SQS)"),
         ("events enqueued by the sweep in all", f"{before['swept']} (the others were still queued "
                                                 f"{SWEEP_AFTER_SECONDS} s after storing: a second message, a no-op)"),
         ("attempts cut short by kills", before["attempts_cut_short"]),
@@ -512,7 +523,8 @@ def markdown(result: dict[str, Any]) -> str:
         ("Slack/SES sends repeated by a kill (no key to absorb them)", after["repeated_sends_explained_by_kills"]),
         ("lost (accepted, not final) / duplicated effects not explained by a kill", f"{before['lost']} / {after['duplicated_effects']}"),
         ("violations", len(result["violations"])),
-        ("ingest / drain / recovery (redrive → drained)",
+        ("settled: first post → last job settled (its `finished_at`)", f"{result['settled_s']} s"),
+        ("ingest / drain as polled / recovery (redrive → drained)",
          f"{result['ingest_s']} s / {result['drain_s']} s / {result['recovery_s']} s"),
         *((f"CPU during {phase}, % of one core (machine = {os.cpu_count()} cores x 100)",
            ", ".join(f"{role} {pct}" for role, pct in shares.items()))
