@@ -74,10 +74,20 @@ def process(system: JobSystem, record: dict[str, Any], message: Any, lane: str, 
         delivery = worker.Delivery(receipt_handle=record["receiptHandle"], body=message, lane=lane,
                                    sent_at=int(attributes.get("SentTimestamp", "0")) / 1000)
         return worker.run(system, delivery, remaining_ms, claimed=claimed)
-    if kind == sweep.REQUEST["kind"]:  # asked for after a failed enqueue (sweep.Stranded); sends, then marks
-        sweep.sweep(system.with_queues(unheld(system.queues)),
-                    budget_seconds=min(sweep.BUDGET_SECONDS, remaining_ms / 1000 - SWEEP_MARGIN_SECONDS))
-        return True
+    if kind in (sweep.REQUEST["kind"], sweep.RESEND):  # after a failed enqueue (sweep.Stranded)
+        queues = unheld(system.queues)  # sent before the batch ends: the sweep marks after sending
+
+        def hold() -> None:
+            queues.change_visibility(lane, record["receiptHandle"], sweep.HOLD_SECONDS)
+
+        if kind == sweep.REQUEST["kind"]:
+            sweep.sweep(system.with_queues(queues), hold=hold,
+                        budget_seconds=min(sweep.BUDGET_SECONDS, remaining_ms / 1000 - SWEEP_MARGIN_SECONDS))
+            return True
+        if sweep.carries_events(message):
+            hold()
+            sweep.resend(queues, message["events"])
+            return True
     system.queues.to_dlq(lane, {"kind": "poison", "body": record["body"][:200_000]},
                          "the message is not a fila event or job message")
     logger.warning("poison message moved to the DLQ", extra={"message_id": record["messageId"], "lane": lane})

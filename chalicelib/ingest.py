@@ -120,12 +120,13 @@ def accept(source: str, headers: Mapping[str, str], body: bytes, *, events: Even
 
 
 def _enqueue(queues: Queues, event: Event, lane: str, stranded: Stranded) -> str:
+    message = event_message(event)
     try:
-        queues.send(lane, event_message(event))
-    except Exception as err:  # stored is enough: the sweep enqueues it later
-        logger.warning("enqueue failed; the recovery sweep will enqueue it",  # the cause, not a traceback
+        queues.send(lane, message)
+    except Exception as err:  # stored is enough; the cause is logged, not a traceback
+        logger.warning("enqueue failed; sent again once sends work, or by the recovery sweep",
                        extra={"source": event.source, "event_id": event.event_id, "error": repr(err)[:300]})
-        stranded.failed()
+        stranded.failed(lane, message)
         return "accepted-not-queued"
     stranded.sent(queues)
     return "accepted"

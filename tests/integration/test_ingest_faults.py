@@ -6,7 +6,6 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -18,7 +17,6 @@ import app as fila
 from chalicelib import aws, ingest, queues, runtime
 from chalicelib.ingest import accept
 from chalicelib.settings import resource_name
-from chalicelib.settings import settings as fila_settings
 from chalicelib.sweep import Stranded, sweep
 from fila.local.event_sources import lambda_record
 from tests.integration.conftest import Emulated
@@ -117,24 +115,23 @@ def test_one_sweep_enqueues_every_page_an_outage_left(
     assert {json.loads(m["Body"])["event_id"] for m in emulated.all_messages()} == acked
 
 
-def test_after_an_outage_the_next_ack_asks_for_a_sweep_that_enqueues_what_it_stranded(
+def test_after_an_outage_the_next_ack_sends_what_it_stranded_through_the_maintenance_lane(
         client: Client, emulated: Emulated, outage: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Not the minute's schedule: the maintenance lane's consumer sweeps once the stranded events are old
-    enough (``SWEEP_AFTER_SECONDS``, 0 here, so the request comes due a second after it is sent)."""
-    monkeypatch.setattr("chalicelib.sweep.settings", lambda: replace(fila_settings(), sweep_after_seconds=0))
+    """Not the minute's schedule, nor an early sweep: the events ride one message, sent again at once."""
     outage("SQS")
     _, stranded = post(client, *stripe_delivery(stripe_event("customer.updated")))
     monkeypatch.delenv("AWS_ENDPOINT_URL_SQS")
     aws.reset()
     _, back = post(client, *stripe_delivery(stripe_event("customer.updated")))
     url = emulated.sqs.get_queue_url(QueueName=resource_name("maintenance"))["QueueUrl"]
-    received = emulated.sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5, AttributeNames=["All"])["Messages"]
-    assert [json.loads(m["Body"]) for m in received] == [{"kind": "sweep"}]
+    received = emulated.sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1, AttributeNames=["All"])["Messages"]
+    assert [[m["event_id"] for _, m in json.loads(m["Body"])["events"]] for m in received] == [
+        [stranded["event_id"]]]
     records = {"Records": [lambda_record(m, "arn:aws:sqs:us-east-1:000000000000:maintenance", "us-east-1")
                            for m in received]}
     assert fila.app.handler_map["consume_maintenance"](records, None) == {"batchItemFailures": []}
     queued = [json.loads(m["Body"])["event_id"] for m in emulated.messages("default")]
-    assert stranded["event_id"] in queued and back["event_id"] in queued  # the latter twice: a no-op
+    assert sorted(queued) == sorted([back["event_id"], stranded["event_id"]])
     assert emulated.messages("maintenance") == []  # asked for once
 
 

@@ -21,7 +21,7 @@ from chalicelib.resources import RateLimit, lanes
 from chalicelib.routing import Route, route_for
 from chalicelib.schemes import schemes
 from chalicelib.settings import settings
-from chalicelib.sweep import Stranded, sweep
+from chalicelib.sweep import HOLD_SECONDS, Stranded, sweep
 from chalicelib.system import Handler, JobSystem, handler
 from fila.memory import MemoryQueues
 from tests.signing import stripe_delivery, stripe_event
@@ -338,20 +338,56 @@ def outage(app_client: Any, system: JobSystem, monkeypatch: pytest.MonkeyPatch) 
     return strand
 
 
-def test_a_container_whose_send_failed_asks_for_one_early_sweep_when_sends_work_again(
-        app_client: Any, outage: Callable[[int], MemoryQueues]) -> None:
-    """An SQS outage's events waited for the next minute's sweep, on top of ``SWEEP_AFTER_SECONDS``."""
+def _deliver(system: JobSystem, body: dict[str, Any]) -> dict[str, Any]:
+    record = {"messageId": "m-1", "receiptHandle": "r-1", "body": json.dumps(body),
+              "attributes": {"ApproximateReceiveCount": "1"}}
+    return handle_batch(system, lanes()["maintenance"], [record])
+
+
+def test_a_container_whose_send_failed_sends_what_it_stranded_with_its_first_send_that_works(
+        app_client: Any, system: JobSystem, outage: Callable[[int], MemoryQueues]) -> None:
+    """The sweep finds an outage's events only once they are old enough, and sends again every event
+    still waiting in a backlog with them: the chaos soak's waited 22 to 56 s for it."""
     queues = outage(2)
-    assert queues.bodies() == []  # nothing to ask for, and nothing to ask with
+    assert queues.bodies() == []  # nothing sent, and nothing to send with
     _post(app_client, "evt_back")
     _post(app_client, "evt_after")
-    sweeps = [s for s in queues.sent if s.body == {"kind": "sweep"}]
-    assert [(s.lane, s.delay) for s in sweeps] == [("maintenance", settings().sweep_after_seconds + 1)]
-    assert [b["event_id"] for b in queues.bodies("default")] == ["evt_back", "evt_after"]
+    (carrier,) = [s for s in queues.sent if s.lane == "maintenance"]
+    assert carrier.delay == 0 and carrier.body["kind"] == "stranded"
+    assert [(lane, m["event_id"]) for lane, m in carrier.body["events"]] == [("default", "evt_out0"),
+                                                                            ("default", "evt_out1")]
+    assert _deliver(system, carrier.body) == {"batchItemFailures": []}
+    assert [b["event_id"] for b in queues.bodies("default")] == ["evt_back", "evt_after", "evt_out0",
+                                                                 "evt_out1"]
+    assert queues.visibility == [("maintenance", "r-1", HOLD_SECONDS)]  # a kill gives it back in seconds
+    for body in queues.bodies("default"):
+        take_event(system, body)  # the stranded ones dispatched like any other, the others once
+    for event_id in ("evt_out0", "evt_out1", "evt_back", "evt_after"):
+        event = system.events.get("stripe", event_id)
+        assert event is not None and event.status == EventStatus.QUEUED and system.jobs.of_event(event.key)
 
 
-def test_an_early_sweep_request_that_fails_is_asked_for_again_with_the_next_send(
+def test_a_stranded_message_that_names_no_lane_of_fila_is_poison(system: JobSystem) -> None:
+    body = {"kind": "stranded", "events": [["nowhere", {"kind": "event"}]]}
+    assert _deliver(system, body) == {"batchItemFailures": []}
+    (dead,) = queues_of(system).dead["maintenance"]
+    assert dead.reason == "the message is not a fila event or job message" and queues_of(system).bodies() == []
+
+
+def test_what_one_message_cannot_carry_is_left_to_an_early_sweep(
         app_client: Any, outage: Callable[[int], MemoryQueues], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("chalicelib.sweep.CARRIED_BYTES", 400)  # one event message, not two
+    queues = outage(2)
+    _post(app_client, "evt_back")
+    _post(app_client, "evt_after")
+    carried, asked = [s for s in queues.sent if s.lane == "maintenance"]
+    assert [m["event_id"] for _, m in carried.body["events"]] == ["evt_out0"]
+    assert (asked.body, asked.delay) == ({"kind": "sweep"}, settings().sweep_after_seconds + 1)
+
+
+def test_stranded_events_whose_message_fails_are_left_to_an_early_sweep_asked_for_with_the_next_send(
+        app_client: Any, outage: Callable[[int], MemoryQueues], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not carried again: a message that failed with a timeout may have landed after all."""
     queues = outage(1)
     send = queues.send
     refused: list[str] = []
@@ -389,3 +425,43 @@ def test_a_sweep_message_sweeps_sending_before_its_batch_ends(system: JobSystem,
     assert sweep(system, now=now + 120) == 0  # swept and marked: the schedule finds nothing left
     assert queues_of(system).dead == {}  # not taken for a poison message
     assert [b["event_id"] for b in queues_of(system).bodies("default")] == [event.event_id]
+
+
+def test_a_sweep_message_is_held_a_page_at_a_time(system: JobSystem, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Held for the lane's visibility timeout, a consumer killed mid-sweep left the outage's events for
+    half a minute more; held a page at a time, its request comes back in ``HOLD_SECONDS``."""
+    monkeypatch.setattr("chalicelib.sweep.PAGE", 2)
+    now = time.time()
+    for n in range(5):
+        stored(system, "customer.updated", f"evt_stranded{n}", received_at=iso(now - 3600))
+    queues = queues_of(system)
+    send_batch = queues.send_batch
+
+    def sent_while_held(lane: str, bodies: Any) -> None:
+        assert len(queues.visibility) == 1 + len(queues.bodies("default")) // 2  # this page's hold came first
+        send_batch(lane, bodies)
+
+    monkeypatch.setattr(queues, "send_batch", sent_while_held)
+    record = {"messageId": "m-1", "receiptHandle": "r-1", "body": json.dumps({"kind": "sweep"}),
+              "attributes": {"ApproximateReceiveCount": "1"}}
+    assert handle_batch(system, lanes()["maintenance"], [record]) == {"batchItemFailures": []}
+    assert queues.visibility == [("maintenance", "r-1", HOLD_SECONDS)] * 4  # the last: the empty query's
+    assert len(queues.bodies("default")) == 5
+
+
+def test_a_sweep_message_is_held_before_its_first_query(system: JobSystem,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kill cut the soak's early sweep before its first page was done: held only from there on, its
+    request came back after the lane's visibility timeout."""
+    queues = queues_of(system)
+    stale_received = system.events.stale_received
+
+    def queried_while_held(before: str, limit: int) -> Any:
+        assert queues.visibility == [("maintenance", "r-1", HOLD_SECONDS)]
+        return stale_received(before, limit)
+
+    monkeypatch.setattr(system.events, "stale_received", queried_while_held)
+    record = {"messageId": "m-1", "receiptHandle": "r-1", "body": json.dumps({"kind": "sweep"}),
+              "attributes": {"ApproximateReceiveCount": "1"}}
+    assert handle_batch(system, lanes()["maintenance"], [record]) == {"batchItemFailures": []}
+    assert queues.visibility == [("maintenance", "r-1", HOLD_SECONDS)] and queues.bodies() == []
