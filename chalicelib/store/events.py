@@ -83,14 +83,19 @@ class EventRecords:
 
     def dispatch(self, key: str, jobs: Sequence[Job]) -> bool:
         """The event ``queued`` and its jobs created, in one write; False (nothing written) if it was not
-        ``received`` any more (dispatched before)."""
+        ``received`` any more (dispatched before). The SDK retries a write whose answer was lost: when the
+        first try landed, the retry fails its condition on this call's own write, and that is no second
+        dispatch (the chaos soak lost six events so: their jobs, created claimed, were left to no one)."""
+        token = uuid.uuid4().hex
+        queued = Change(put={"status": EventStatus.QUEUED, "dispatch_token": token})
+        was_received = Expect(equal={"status": EventStatus.RECEIVED})
         try:
             self.store.write([
-                Write(TABLE, {"pk": key}, change=Change(put={"status": EventStatus.QUEUED}),
-                      expect=Expect(equal={"status": EventStatus.RECEIVED})),
+                Write(TABLE, {"pk": key}, change=queued, expect=was_received),
                 *(new_job_write(job) for job in jobs)])
-        except ConditionFailed:
-            return False
+        except ConditionFailed:  # no item in a cancellation; not every endpoint keeps the token: read it
+            current = self.store.get(TABLE, {"pk": key})
+            return current is not None and current.get("dispatch_token") == token
         return True
 
     def transition(self, key: str, was: EventStatus, now: EventStatus) -> bool:

@@ -145,8 +145,10 @@ class JobRecords:
             self.store.write([
                 Write(TABLE, {"job_id": job.job_id}, change=Change(put=put, append=append), expect=mine),
                 *(new_job_write(c) for c in children)])
-        except ConditionFailed as failed:  # unless an SDK retry met this very write (a group's is idempotent)
-            seen = failed.current or {}
+        except ConditionFailed as failed:  # unless an SDK retry met this very write
+            # a group's cancellation carries no item, and not every endpoint keeps the SDK's token
+            # idempotent: read it, or the jobs it chains would be left to no one
+            seen = failed.current or self.store.get(TABLE, {"job_id": job.job_id}) or {}
             return (seen.get("status") == status and seen.get("updated_at") == put["updated_at"]
                     and seen.get("attempts_made") == job.attempts_made)
         return True

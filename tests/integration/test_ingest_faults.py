@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -15,9 +16,14 @@ from hypothesis import strategies as st
 
 import app as fila
 from chalicelib import aws, ingest, queues, runtime
+from chalicelib.dispatch import take_event
+from chalicelib.handlers import HANDLERS
 from chalicelib.ingest import accept
+from chalicelib.queues import SqsQueues
 from chalicelib.settings import resource_name
+from chalicelib.store.dynamodb import DynamoStore
 from chalicelib.sweep import Stranded, sweep
+from chalicelib.system import JobSystem
 from fila.local.event_sources import lambda_record
 from tests.integration.conftest import Emulated
 from tests.signing import stripe_delivery, stripe_event
@@ -46,6 +52,26 @@ def outage(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 def post(client: Client, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
     response = client.http.post("/webhooks/stripe", headers=headers, body=body)
     return response.status_code, json.loads(response.body)
+
+
+@contextmanager
+def first_answer_lost(operation: str) -> Iterator[list[int]]:
+    """The SDK retries a DynamoDB call whose answer it did not get (a timeout, a reset connection, a 500
+    after the write): its first successful answer is dropped and the call sent again at once."""
+    lost: list[int] = []
+
+    def lose_the_first_answer(response: Any, attempts: int, **_: Any) -> int | None:
+        if not lost and response is not None and response[0].status_code == 200:
+            lost.append(attempts)
+            return 0  # retry at once, as after a read timeout
+        return None
+
+    events = aws.client("dynamodb").meta.events
+    events.register(f"needs-retry.dynamodb.{operation}", lose_the_first_answer)
+    try:
+        yield lost
+    finally:
+        events.unregister(f"needs-retry.dynamodb.{operation}", lose_the_first_answer)
 
 
 def test_table_unavailable_is_503_nothing_queued_and_a_later_retry_succeeds(
@@ -83,25 +109,28 @@ def test_an_event_whose_stored_answer_was_lost_is_acked_new_and_queued(client: C
     """The SDK retries a PutItem whose answer it did not get (a timeout, a reset connection, a 500 after
     the write). The first try landed, so the retry fails its condition on this delivery's own record:
     still a new event, queued now, not a duplicate ack and an event left for the sweep."""
-    lost: list[int] = []
-
-    def lose_the_first_answer(response: Any, attempts: int, **_: Any) -> int | None:
-        if not lost and response is not None and response[0].status_code == 200:
-            lost.append(attempts)
-            return 0  # retry at once, as after a read timeout
-        return None
-
-    payload, events = stripe_event(), aws.client("dynamodb").meta.events
-    events.register("needs-retry.dynamodb.PutItem", lose_the_first_answer)
-    try:
+    payload = stripe_event()
+    with first_answer_lost("PutItem") as lost:
         status, ack = post(client, *stripe_delivery(payload))
-    finally:
-        events.unregister("needs-retry.dynamodb.PutItem", lose_the_first_answer)
     assert lost == [1] and status == 200 and ack["duplicate"] is False
     (message,) = emulated.all_messages()
     assert json.loads(message["Body"])["event_id"] == ack["event_id"]
     status, again = post(client, *stripe_delivery(payload))
     assert status == 200 and again["duplicate"] is True and emulated.all_messages() == []  # a real re-delivery
+
+
+def test_a_dispatch_whose_answer_was_lost_still_wakes_its_jobs(client: Client, emulated: Emulated) -> None:
+    """The SDK retries a TransactWriteItems whose answer it did not get. When the first try landed, the
+    retry fails its condition on the dispatch's own write: taken for a second message, the jobs it
+    created were left to no one (the chaos soak lost six events so)."""
+    _, ack = post(client, *stripe_delivery(stripe_event("customer.created")))
+    (message,) = [json.loads(m["Body"]) for m in emulated.messages("default")]
+    system = JobSystem(HANDLERS, store=DynamoStore(), queues=SqsQueues())
+    with first_answer_lost("TransactWriteItems") as lost:
+        take_event(system, message)
+    jobs = system.jobs.of_event(f"stripe#{ack['event_id']}")
+    woken = [json.loads(m["Body"])["job_id"] for lane in ("default", "email") for m in emulated.messages(lane)]
+    assert lost == [1] and len(jobs) == 2 and sorted(woken) == sorted(j.job_id for j in jobs)
 
 
 def test_one_sweep_enqueues_every_page_an_outage_left(

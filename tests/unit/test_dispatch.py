@@ -21,6 +21,7 @@ from chalicelib.resources import RateLimit, lanes
 from chalicelib.routing import Route, route_for
 from chalicelib.schemes import schemes
 from chalicelib.settings import settings
+from chalicelib.store import ConditionFailed
 from chalicelib.sweep import HOLD_SECONDS, Stranded, sweep
 from chalicelib.system import Handler, JobSystem, handler
 from fila.memory import MemoryQueues
@@ -226,6 +227,42 @@ def test_the_jobs_of_the_messages_lane_run_where_they_are_dispatched(system: Job
     assert queues_of(system).sent == [] and sorted(EFFECTS.values()) == [1, 1, 1]
     take_event(system, event_message(event), lane="high", remaining_ms=30_000)  # the sweep's copy
     assert sorted(EFFECTS.values()) == [1, 1, 1] and queues_of(system).sent == []
+
+
+def _retried_after_its_answer_was_lost(system: JobSystem, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dispatch's write lands, its answer is lost, and the SDK's retry fails its condition on it."""
+    store = system.events.store
+    write = store.write
+
+    def landed_then_refused(writes: Any) -> None:
+        write(writes)
+        monkeypatch.setattr(store, "write", write)
+        raise ConditionFailed("events: the retry met the first try's write")
+
+    monkeypatch.setattr(store, "write", landed_then_refused)
+
+
+def test_a_dispatch_whose_answer_was_lost_still_runs_its_jobs(system: JobSystem,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chaos soak lost six events so: taken for a second message, their jobs, created claimed, were
+    left active with no message and no worker."""
+    _counted(system, *PAYMENT_JOBS)
+    event = stored(system)
+    _retried_after_its_answer_was_lost(system, monkeypatch)
+    take_event(system, event_message(event), lane="high", remaining_ms=30_000)
+    assert {j.name: j.status for j in system.jobs.of_event(event.key)} == dict.fromkeys(PAYMENT_JOBS,
+                                                                                       JobStatus.COMPLETED)
+    take_event(system, event_message(event), lane="high", remaining_ms=30_000)  # a real second message
+    assert sorted(EFFECTS.values()) == [1, 1, 1]
+
+
+def test_a_dispatch_whose_answer_was_lost_wakes_its_other_lanes_jobs(system: JobSystem,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    event = stored(system)
+    _retried_after_its_answer_was_lost(system, monkeypatch)
+    take_event(system, event_message(event))
+    assert sorted(s.body["job_id"] for s in queues_of(system).sent) == sorted(
+        j.job_id for j in system.jobs.of_event(event.key))
 
 
 def test_jobs_of_another_lane_or_a_rate_limited_one_get_a_message(system: JobSystem) -> None:

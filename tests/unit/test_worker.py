@@ -12,6 +12,7 @@ from chalicelib import operations
 from chalicelib.backoff import exponential, fixed
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.jobs import MAX_ATTEMPTS, Job, JobStatus, Permanent, RetryAfter
+from chalicelib.store import ConditionFailed
 from chalicelib.system import Hook, JobSystem
 from tests.unit.conftest import BEHAVIOUR, EFFECTS, deliver, queues_of, run_job
 
@@ -152,6 +153,30 @@ def test_a_chained_job_is_created_with_its_parents_completion_once(system: JobSy
     assert child is not None and child.parent == job.job_id and child.status == JobStatus.WAITING
     assert {"kind": "job", "job_id": child_id} in queues_of(system).bodies("default")
     assert system.jobs.get(job.job_id).children == [child_id]  # type: ignore[union-attr]
+
+
+def test_a_parent_whose_completion_answer_was_lost_still_wakes_its_child(system: JobSystem,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK retries the completion's write (the parent's record and its child's, at once) after a lost
+    answer; the retry meets its own write. Taken for a lost claim, the child was never woken."""
+    def parent(job: Job) -> str:
+        job.chain("test-child", {"from": job.job_id})
+        return "parent done"
+
+    BEHAVIOUR["test-parent"] = parent
+    job = system.enqueue("test-parent", {})
+    store = system.jobs.store
+    write = store.write
+
+    def landed_then_refused(writes: Any) -> None:
+        write(writes)
+        if len(writes) > 1:  # the completion with its child
+            monkeypatch.setattr(store, "write", write)
+            raise ConditionFailed("jobs: the retry met the first try's write")
+
+    monkeypatch.setattr(store, "write", landed_then_refused)
+    assert run_job(system, job.job_id)
+    assert {"kind": "job", "job_id": f"{job.job_id}>test-child"} in queues_of(system).bodies("default")
 
 
 def test_a_retried_parent_never_creates_a_second_child(system: JobSystem, monkeypatch: pytest.MonkeyPatch) -> None:
