@@ -1,5 +1,5 @@
-"""Patches for moto's server, applied in the emulator process only (never in chalicelib): speed, and
-one operation moto lacks.
+"""Patches for moto's server, applied in the emulator process only (never in chalicelib): speed, one
+operation moto lacks, and the idempotency token it ignores.
 
 Each one replaces (or adds) one moto function, keeps its behaviour, and says why in one line; they are
 listed in the README so they can be offered upstream.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 import time
 from typing import Any
 
@@ -47,6 +48,7 @@ def apply() -> None:
     werkzeug_app.create_backend_app = create_backend_app
     _sqs_scans()
     _layer_version_by_arn()
+    _transaction_tokens()
     fast_sqs.apply()
     fast_conditions.apply()  # first: fast_dynamodb's parse-once-per-request wraps it
     fast_dynamodb.apply()
@@ -65,6 +67,54 @@ def _layer_version_by_arn() -> None:
         return json.dumps(self.backend.get_layer_version(name, version).get_layer_version())
 
     setattr(LambdaResponse, "get_layer_version_by_arn", get_layer_version_by_arn)  # noqa: B010
+
+
+TOKEN_SECONDS = 600  # how long AWS keeps a ClientRequestToken
+
+
+def _transaction_tokens() -> None:
+    """DynamoHandler.transact_write_items: ignored ClientRequestToken, which botocore fills and sends
+    again when it retries. AWS answers a repeat within ten minutes with success and changes nothing (or
+    TransactionInProgressException while the first runs); moto applied it again, so a conditional
+    transaction whose answer was lost failed on its own first write (the chaos soak lost six events so)."""
+    from moto.core.responses import ActionResult
+    from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, DynamodbException
+    from moto.dynamodb.responses import DynamoHandler
+
+    stock = DynamoHandler.transact_write_items
+    done: dict[str, tuple[float, str]] = {}  # token -> (when it was done, its request)
+    running: set[str] = set()
+    lock = threading.Lock()
+
+    def refuse(code: str, message: str) -> DynamodbException:
+        return DynamodbException(ERROR_TYPE_PREFIX + code, message=message)
+
+    def transact_write_items(self: Any) -> Any:
+        token = self.body.get("ClientRequestToken")
+        if not token:
+            return stock(self)
+        request, now = json.dumps(self.body["TransactItems"], sort_keys=True), time.monotonic()
+        with lock:
+            for old in [t for t, (at, _) in done.items() if now - at > TOKEN_SECONDS]:
+                del done[old]
+            if token in running:
+                raise refuse("TransactionInProgressException", "a transaction with this token is running")
+            if token in done:
+                if done[token][1] != request:
+                    raise refuse("IdempotentParameterMismatchException",
+                                 "the token was used with other parameters")
+                return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})  # as stock's
+            running.add(token)
+        try:
+            answer = stock(self)
+        finally:
+            with lock:
+                running.discard(token)
+        with lock:
+            done[token] = (time.monotonic(), request)
+        return answer
+
+    DynamoHandler.transact_write_items = transact_write_items
 
 
 def _sqs_scans() -> None:

@@ -268,3 +268,28 @@ def test_every_kind_of_condition_is_judged_on_each_requests_values(twin: Callabl
         out = [error(functools.partial(update, c, v)) for _ in rounds for c, v in conditions]
         return out, answer(ddb.get_item(TableName=table, Key=key(1)))
     twin(scenario)
+
+
+def test_a_transaction_sent_again_with_its_token_is_done_once(aws_endpoint: str) -> None:
+    """Not stock moto's behaviour, AWS's: botocore fills ClientRequestToken and sends it again when an
+    answer is lost; a repeat within ten minutes succeeds and changes nothing, the same token with other
+    items is refused. Stock moto applied the repeat, so a conditional one failed on its own first write."""
+    ddb, table = boto3.client("dynamodb", endpoint_url=aws_endpoint), "t-" + uuid.uuid4().hex[:10]
+    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+
+    def counted(pk: str) -> dict[str, Any]:
+        return {"Update": {"TableName": table, "Key": {"pk": {"S": pk}}, "UpdateExpression": "ADD n :one",
+                           "ConditionExpression": "attribute_not_exists(n)",
+                           "ExpressionAttributeValues": {":one": {"N": "1"}}}}
+
+    token = uuid.uuid4().hex
+    ddb.transact_write_items(TransactItems=[counted("a"), counted("b")], ClientRequestToken=token)
+    ddb.transact_write_items(TransactItems=[counted("a"), counted("b")], ClientRequestToken=token)
+    assert ddb.get_item(TableName=table, Key={"pk": {"S": "a"}})["Item"]["n"] == {"N": "1"}
+    assert error(lambda: ddb.transact_write_items(TransactItems=[counted("c")], ClientRequestToken=token)) \
+        == "IdempotentParameterMismatchException"
+    assert error(lambda: ddb.transact_write_items(TransactItems=[counted("a"), counted("b")],
+                                                  ClientRequestToken=uuid.uuid4().hex)) \
+        == "TransactionCanceledException"  # a new token: a new transaction, refused by its conditions

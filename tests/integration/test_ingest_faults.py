@@ -120,9 +120,10 @@ def test_an_event_whose_stored_answer_was_lost_is_acked_new_and_queued(client: C
 
 
 def test_a_dispatch_whose_answer_was_lost_still_wakes_its_jobs(client: Client, emulated: Emulated) -> None:
-    """The SDK retries a TransactWriteItems whose answer it did not get. When the first try landed, the
-    retry fails its condition on the dispatch's own write: taken for a second message, the jobs it
-    created were left to no one (the chaos soak lost six events so)."""
+    """The SDK retries a TransactWriteItems whose answer it did not get, with the same token: AWS (and the
+    emulator since) answers success. Stock moto applied it again and the retry failed its condition on
+    the dispatch's own write: taken for a second message, the jobs it created were left to no one (the
+    chaos soak lost six events so; the dispatch's read-back covers an endpoint without the token)."""
     _, ack = post(client, *stripe_delivery(stripe_event("customer.created")))
     (message,) = [json.loads(m["Body"]) for m in emulated.messages("default")]
     system = JobSystem(HANDLERS, store=DynamoStore(), queues=SqsQueues())
