@@ -95,8 +95,8 @@ def _transaction_tokens() -> None:
             return stock(self)
         request, now = json.dumps(self.body["TransactItems"], sort_keys=True), time.monotonic()
         with lock:
-            for old in [t for t, (at, _) in done.items() if now - at > TOKEN_SECONDS]:
-                del done[old]
+            while done and now - next(iter(done.values()))[0] > TOKEN_SECONDS:  # oldest first: no walk
+                del done[next(iter(done))]
             if token in running:
                 raise refuse("TransactionInProgressException", "a transaction with this token is running")
             if token in done:
